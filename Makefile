@@ -22,7 +22,7 @@ $(STAMP):
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	@# torch first, pinned, so pip never drags in a multi-GB CUDA build on CPU machines
 	@$(PY) -c "import torch" 2>/dev/null || $(PIP) install -q "torch==2.13.0" 2>&1 | $(QUIET)
-	@$(PY) -c "import torch" || { echo "error: torch failed to install into $(VENV); run '$(PIP) install torch==2.13.0' to see why" >&2; exit 1; }
+	@$(PY) -c "import torch" 2>/dev/null || { echo "error: torch failed to install into $(VENV); run '$(PIP) install torch==2.13.0' to see why" >&2; exit 1; }
 	@$(PIP) install -q -e ".[test]" 2>&1 | $(QUIET)
 	@bash tools/system_deps.sh $(PY)
 	@rm -f $(VENV)/.installed-* && touch $@
