@@ -1,0 +1,1 @@
+"""The WorldStereo pipeline: inputs, generator backends, multi-trajectory generation, run directories."""

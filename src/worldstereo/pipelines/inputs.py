@@ -1,0 +1,166 @@
+"""Reading what a user hands the pipeline: images, panoramas, depth maps and intrinsics.
+
+Everything returned follows DESIGN §5: images float32 (H, W, 3) in [0, 1], depth float32 (H, W)
+with 0 = invalid, K (3, 3) in pixels of the image. Every failure is an ``InputError`` (a
+``ValueError``) whose one-line message says what is wrong, where, and how to fix it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any, Optional
+
+import numpy as np
+
+from ..camera import intrinsics_from_fov
+
+PANORAMA_ASPECT_TOL = 0.01
+# 16-bit PNG depth is read as millimetres unless told otherwise (the common RGB-D convention).
+PNG16_DEPTH_SCALE = 1e-3
+
+
+class InputError(ValueError):
+    """A user input is unusable; the message names the file and the fix."""
+
+
+def _exists(path: Path, what: str) -> Path:
+    path = Path(path)
+    if not path.exists():
+        raise InputError(f"{path}: no such {what} file")
+    if path.is_dir():
+        raise InputError(f"{path}: is a folder, expected a {what} file")
+    return path
+
+
+def load_image(path: str | os.PathLike) -> np.ndarray:
+    """An RGB image as float32 (H, W, 3) in [0, 1]; grey is expanded, alpha dropped."""
+    import imageio.v3 as iio
+
+    path = _exists(Path(path), "image")
+    try:
+        img = iio.imread(path)
+    except Exception as exc:  # imageio raises many types for undecodable files
+        raise InputError(f"{path}: not a readable image ({type(exc).__name__}); use PNG or JPEG") from None
+    img = np.asarray(img)
+    if img.ndim == 4:  # animated formats: take the first frame
+        img = img[0]
+    if img.ndim == 2:
+        img = np.repeat(img[..., None], 3, axis=-1)
+    if img.ndim != 3 or img.shape[-1] not in (3, 4) or min(img.shape[:2]) < 8:
+        raise InputError(f"{path}: expected an RGB image of at least 8x8 pixels, got array shape {img.shape}")
+    img = img[..., :3]
+    if img.dtype == np.uint8:
+        out = img.astype(np.float32) / 255.0
+    elif img.dtype == np.uint16:
+        out = img.astype(np.float32) / 65535.0
+    elif np.issubdtype(img.dtype, np.floating):
+        out = np.clip(img.astype(np.float32), 0.0, 1.0)
+    else:
+        raise InputError(f"{path}: unsupported pixel type {img.dtype}; save it as 8-bit PNG")
+    return np.ascontiguousarray(out)
+
+
+def check_panorama(image: np.ndarray, source: str = "panorama") -> None:
+    """An equirectangular panorama must be twice as wide as it is high."""
+    h, w = image.shape[:2]
+    if abs(w / h - 2.0) > PANORAMA_ASPECT_TOL * 2:
+        raise InputError(f"{source}: a panorama must be equirectangular with width = 2 x height, got {w}x{h}; "
+                         f"resize it to {2 * h}x{h}")
+
+
+def _read_exr(path: Path) -> np.ndarray:
+    try:
+        import OpenEXR
+    except ImportError:
+        raise InputError(f"{path}: reading EXR needs the 'openexr' package; pip install openexr, or give .npy") from None
+    with OpenEXR.File(str(path)) as f:
+        channels = f.channels()
+        name = next((c for c in ("Z", "depth", "Y", "R") if c in channels), None)
+        if name is None:
+            raise InputError(f"{path}: no Z/depth/Y/R channel in EXR (has {sorted(channels)})")
+        return np.asarray(channels[name].pixels, dtype=np.float32)
+
+
+def load_depth(path: str | os.PathLike, shape: Optional[tuple[int, int]] = None,
+               png_scale: float = PNG16_DEPTH_SCALE) -> np.ndarray:
+    """A z-depth map as float32 (H, W), 0 = invalid.
+
+    Formats: ``.npy`` (float, depth units), 16-bit ``.png`` (integer depth x ``png_scale``, default
+    millimetres -> metres), ``.exr`` (float; Z/depth/Y/R channel). ``shape`` = the image's (H, W).
+    """
+    path = _exists(Path(path), "depth")
+    suffix = path.suffix.lower()
+    if suffix == ".npy":
+        try:
+            depth = np.load(path, allow_pickle=False)
+        except (ValueError, OSError) as exc:
+            raise InputError(f"{path}: not a numpy array file ({exc})") from None
+    elif suffix == ".png":
+        import imageio.v3 as iio
+
+        raw = np.asarray(iio.imread(path))
+        if raw.dtype != np.uint16 or raw.ndim != 2:
+            raise InputError(f"{path}: depth PNG must be single-channel 16-bit, got {raw.dtype} {raw.shape}")
+        depth = raw.astype(np.float32) * png_scale
+    elif suffix == ".exr":
+        depth = _read_exr(path)
+    else:
+        raise InputError(f"{path}: unsupported depth format {suffix!r}; use .npy, 16-bit .png or .exr")
+    depth = np.asarray(depth)
+    if depth.ndim == 3 and depth.shape[-1] == 1:
+        depth = depth[..., 0]
+    if depth.ndim != 2 or not np.issubdtype(depth.dtype, np.number):
+        raise InputError(f"{path}: depth must be a 2-D numeric array, got {depth.dtype} {depth.shape}")
+    depth = depth.astype(np.float32)
+    if not np.isfinite(depth).all():
+        bad = int((~np.isfinite(depth)).sum())
+        raise InputError(f"{path}: {bad} non-finite depth values; write 0 for invalid pixels")
+    if (depth < 0).any():
+        raise InputError(f"{path}: negative depth values; depth must be z-depth >= 0 (0 = invalid)")
+    if not (depth > 0).any():
+        raise InputError(f"{path}: every depth value is 0 (invalid)")
+    if shape is not None and depth.shape != tuple(shape):
+        raise InputError(f"{path}: depth is {depth.shape[1]}x{depth.shape[0]} but the image is {shape[1]}x{shape[0]}; "
+                         "give a depth map of the image's size")
+    return depth
+
+
+def load_intrinsics(path: str | os.PathLike, shape: tuple[int, int]) -> np.ndarray:
+    """K (3, 3) in pixels from JSON ``{"K": [[...]]}`` (optionally with ``width``/``height`` it refers
+    to; then it is rescaled to ``shape``) or a whitespace-separated 3x3 text file."""
+    from ..camera import scale_intrinsics
+
+    path = _exists(Path(path), "intrinsics")
+    h, w = shape
+    try:
+        if path.suffix.lower() == ".json":
+            data: Any = json.loads(path.read_text(encoding="utf-8"))
+            K = np.asarray(data["K"], dtype=np.float64)
+            if "width" in data and "height" in data:
+                K = scale_intrinsics(K, w / float(data["width"]), h / float(data["height"]))
+        else:
+            K = np.loadtxt(path, dtype=np.float64)
+    except (ValueError, KeyError, TypeError, json.JSONDecodeError) as exc:
+        raise InputError(f"{path}: cannot read a 3x3 K ({type(exc).__name__}: {exc}); "
+                         'use JSON {"K": [[fx,0,cx],[0,fy,cy],[0,0,1]]}') from None
+    if K.shape != (3, 3) or not np.isfinite(K).all() or K[0, 0] <= 0 or K[1, 1] <= 0:
+        raise InputError(f"{path}: K must be a finite 3x3 matrix with positive focal lengths")
+    return K
+
+
+def resolve_intrinsics(shape: tuple[int, int], fov: Optional[float] = None, intrinsics: Optional[Any] = None,
+                       estimated: Optional[np.ndarray] = None) -> tuple[np.ndarray, str]:
+    """K for an image of ``shape`` and where it came from: a file or matrix, a FoV, the depth
+    model's estimate, or a 60° default (stated in the run record)."""
+    h, w = shape
+    if intrinsics is not None:
+        if isinstance(intrinsics, (str, os.PathLike)):
+            return load_intrinsics(intrinsics, shape), f"file:{intrinsics}"
+        return np.asarray(intrinsics, dtype=np.float64), "given"
+    if fov is not None:
+        return intrinsics_from_fov(fov, w, h), f"fov:{fov:g}"
+    if estimated is not None:
+        return estimated, "depth-model"
+    return intrinsics_from_fov(60.0, w, h), "default-fov:60"
