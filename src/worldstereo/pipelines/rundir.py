@@ -1,0 +1,180 @@
+"""A resumable run directory (DESIGN §6) and its record ``run.json``.
+
+``run.json`` holds the inputs (with SHA-256 hashes), the settings, library versions and, per
+trajectory, a status and the hashes of the files it wrote. A trajectory counts as finished only
+when it is marked done *and* every recorded file still has its recorded hash, so a rerun never
+trusts a half-written or altered file. Every write is atomic.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import platform
+import shutil
+import time
+from pathlib import Path
+from typing import Any, Iterable, Optional
+
+from ..atomic import atomic_write_json
+
+RUN_SCHEMA = 1
+RECORD = "run.json"
+
+
+class RunError(ValueError):
+    """The output directory cannot hold this run (not writable, another run, other inputs)."""
+
+
+def sha256_file(path: str | os.PathLike, chunk: int = 1 << 20) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        while block := f.read(chunk):
+            h.update(block)
+    return h.hexdigest()
+
+
+def library_versions() -> dict[str, str]:
+    """Versions of the libraries that shape the outputs."""
+    from importlib import metadata
+
+    out = {"python": platform.python_version()}
+    for name in ("worldstereo", "torch", "numpy", "diffusers", "open3d-cpu", "open3d"):
+        try:
+            out[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            continue
+    return out
+
+
+def _check_writable(root: Path) -> None:
+    try:
+        root.mkdir(parents=True, exist_ok=True)
+        probe = root / f".write-test-{os.getpid()}"
+        probe.write_bytes(b"")
+        probe.unlink()
+    except OSError as exc:
+        raise RunError(f"{root}: output directory is not writable ({exc.strerror}); choose another -o") from None
+
+
+class RunDirectory:
+    """The files of one run. Create with :meth:`open`; paths follow DESIGN §6."""
+
+    def __init__(self, root: Path, record: dict):
+        self.root = root
+        self.record = record
+
+    # -- opening --------------------------------------------------------------------------------
+    @classmethod
+    def open(cls, root: str | os.PathLike, inputs: dict[str, Any], settings: dict[str, Any],
+             resume: bool = False) -> "RunDirectory":
+        """Start a run in ``root`` or, with ``resume``, continue the one there.
+
+        ``inputs`` maps names to file paths (hashed) or plain JSON values; ``settings`` are JSON
+        values. Resuming refuses when they differ from the recorded ones, naming the first difference.
+        """
+        root = Path(root)
+        hashed = {k: ({"path": str(v), "sha256": sha256_file(v)} if isinstance(v, (str, os.PathLike)) and Path(v).is_file()
+                      else v) for k, v in inputs.items()}
+        settings = json.loads(json.dumps(settings))
+        record_path = root / RECORD
+        if record_path.is_file():
+            if not resume:
+                raise RunError(f"{root}: holds a previous run; pass --resume to continue it or choose another -o")
+            try:
+                record = json.loads(record_path.read_text(encoding="utf-8"))
+            except json.JSONDecodeError:
+                raise RunError(f"{record_path}: unreadable run record; start a new run in another folder") from None
+            cls._check_same(root, record, hashed, settings)
+            _check_writable(root)
+            run = cls(root, record)
+            run.record["resumed"] = run.record.get("resumed", 0) + 1
+            run.save()
+            return run
+        if root.exists() and (not root.is_dir() or any(root.iterdir())):
+            raise RunError(f"{root}: exists and is not an empty folder or a worldstereo run; choose another -o")
+        _check_writable(root)
+        record = {
+            "schema": RUN_SCHEMA,
+            "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+            "inputs": hashed,
+            "settings": settings,
+            "versions": library_versions(),
+            "trajectories": {},
+            "order": [],
+        }
+        run = cls(root, record)
+        run.save()
+        return run
+
+    @staticmethod
+    def _check_same(root: Path, record: dict, inputs: dict, settings: dict) -> None:
+        for kind, new, old in (("input", inputs, record.get("inputs", {})), ("setting", settings, record.get("settings", {}))):
+            for key in sorted(set(new) | set(old)):
+                a, b = old.get(key), new.get(key)
+                if isinstance(a, dict) and isinstance(b, dict) and "sha256" in a and "sha256" in b:
+                    a, b = a["sha256"], b["sha256"]
+                if a != b:
+                    raise RunError(f"{root}: --resume refused: {kind} '{key}' differs from the recorded run "
+                                   f"({_short(a)} vs {_short(b)}); rerun without --resume in a new folder")
+
+    # -- paths ------------------------------------------------------------------------------------
+    def path(self, *parts: str) -> Path:
+        return self.root.joinpath(*parts)
+
+    def trajectory_dir(self, name: str) -> Path:
+        return self.root / "trajectories" / name
+
+    # -- state ------------------------------------------------------------------------------------
+    def save(self) -> None:
+        atomic_write_json(self.root / RECORD, self.record)
+
+    def entry(self, name: str) -> dict:
+        if name not in self.record["trajectories"]:
+            self.record["trajectories"][name] = {"status": "pending"}
+            self.record["order"].append(name)
+        return self.record["trajectories"][name]
+
+    def is_done(self, name: str) -> bool:
+        """Marked done and every recorded file present with its recorded hash."""
+        e = self.record["trajectories"].get(name)
+        if not e or e.get("status") != "done":
+            return False
+        for rel, digest in e.get("files", {}).items():
+            p = self.root / rel
+            if not p.is_file() or sha256_file(p) != digest:
+                return False
+        return True
+
+    def start(self, name: str) -> Path:
+        """Begin (or restart from scratch) a trajectory: its folder is emptied, status 'running'."""
+        d = self.trajectory_dir(name)
+        if d.exists():
+            shutil.rmtree(d)
+        d.mkdir(parents=True)
+        e = self.entry(name)
+        e.clear()
+        e.update({"status": "running", "started": time.time()})
+        self.save()
+        return d
+
+    def finish(self, name: str, files: Iterable[Path], info: Optional[dict] = None) -> None:
+        """Record the trajectory's files (with hashes) and extra info, then mark it done."""
+        e = self.entry(name)
+        e["files"] = {str(Path(f).relative_to(self.root)): sha256_file(f) for f in files}
+        e.update(info or {})
+        e["seconds"] = round(time.time() - e.get("started", time.time()), 3)
+        e["status"] = "done"
+        self.save()
+
+    def record_output(self, key: str, files: Iterable[Path], info: Optional[dict] = None) -> None:
+        """Hashes and info of run-level outputs (cache.ply, memory bank, reconstruction…)."""
+        out = self.record.setdefault("outputs", {})
+        out[key] = {"files": {str(Path(f).relative_to(self.root)): sha256_file(f) for f in files}, **(info or {})}
+        self.save()
+
+
+def _short(v: Any) -> str:
+    s = json.dumps(v) if not isinstance(v, str) else v
+    return s if len(s) <= 24 else s[:12] + "…"
