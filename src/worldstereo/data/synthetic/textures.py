@@ -18,7 +18,7 @@ import numpy as np
 
 TEXTURE_SIZE = 256
 
-PHOTOS = ("astronaut", "coffee", "chelsea", "rocket", "immunohistochemistry", "hubble_deep_field", "colorwheel")
+PHOTOS = ("astronaut", "coffee", "chelsea", "rocket", "immunohistochemistry", "hubble_deep_field")
 MATERIAL_SCANS = ("brick", "grass", "gravel")
 PATTERNS = ("photo", "material", "checker", "noise", "stripes", "gradient")
 
