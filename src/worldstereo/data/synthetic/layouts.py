@@ -123,22 +123,38 @@ def _place_objects(b: _Builder, n: int, area_lo: np.ndarray, area_hi: np.ndarray
                 break
 
 
+def _panelled(b: _Builder, name: str, corner: np.ndarray, u_edge: np.ndarray, v_edge: np.ndarray,
+              panel: float = 2.5) -> None:
+    """A rectangle ``corner + a u_edge + b v_edge`` (a, b in [0, 1]) cut into panels of at most
+    ``panel`` metres, each with its own texture stretched once over it.
+
+    Repeating one texture across a whole floor makes shifted copies that feature matchers confuse
+    with camera motion (SfM then fails); distinct panels keep every surface point unique.
+    """
+    corner, u_edge, v_edge = (np.asarray(a, np.float64) for a in (corner, u_edge, v_edge))
+    nu = int(np.ceil(np.linalg.norm(u_edge) / panel))
+    nv = int(np.ceil(np.linalg.norm(v_edge) / panel))
+    tile = max(np.linalg.norm(u_edge) / nu, np.linalg.norm(v_edge) / nv)
+    for i in range(nu):
+        for j in range(nv):
+            c = corner + u_edge * i / nu + v_edge * j / nv
+            du, dv = u_edge / nu, v_edge / nv
+            part = meshes.quad([c, c + du, c + du + dv, c + dv], tile)
+            part = meshes.Part(part.vertices, part.faces, part.uvs - part.uvs.min(axis=(0, 1)))
+            b.add(name, part, b.texture())
+
+
 def _room(b: _Builder, seed: int) -> Scene:
     rng = b.rng
     X, Z, H = rng.uniform(4.0, 8.0), rng.uniform(4.0, 8.0), rng.uniform(2.5, 3.5)
     x, z = X / 2, Z / 2
-    floor_tile = rng.uniform(1.0, 2.0)
-    b.add("floor", meshes.quad([[-x, 0, -z], [x, 0, -z], [x, 0, z], [-x, 0, z]], floor_tile), b.texture())
-    walls = {
-        "wall_back": [[-x, 0, z], [x, 0, z], [x, -H, z], [-x, -H, z]],
-        "wall_front": [[x, 0, -z], [-x, 0, -z], [-x, -H, -z], [x, -H, -z]],
-        "wall_left": [[-x, 0, -z], [-x, 0, z], [-x, -H, z], [-x, -H, -z]],
-        "wall_right": [[x, 0, z], [x, 0, -z], [x, -H, -z], [x, -H, z]],
-    }
-    for name, corners in walls.items():
-        b.add(name, meshes.quad(corners, rng.uniform(1.2, 2.5)), b.texture())
+    _panelled(b, "floor", [-x, 0, -z], [X, 0, 0], [0, 0, Z])
+    _panelled(b, "wall_back", [-x, 0, z], [X, 0, 0], [0, -H, 0], panel=3.0)
+    _panelled(b, "wall_front", [x, 0, -z], [-X, 0, 0], [0, -H, 0], panel=3.0)
+    _panelled(b, "wall_left", [-x, 0, -z], [0, 0, Z], [0, -H, 0], panel=3.0)
+    _panelled(b, "wall_right", [x, 0, z], [0, 0, -Z], [0, -H, 0], panel=3.0)
     if rng.random() < 0.7:
-        b.add("ceiling", meshes.quad([[-x, -H, -z], [x, -H, -z], [x, -H, z], [-x, -H, z]], rng.uniform(1.0, 2.0)), b.texture())
+        _panelled(b, "ceiling", [-x, -H, -z], [X, 0, 0], [0, 0, Z], panel=3.0)
     _place_objects(b, int(rng.integers(4, 13)), np.array([-x + 0.2, -z + 0.2]), np.array([x - 0.2, z - 0.2]),
                    1.0, ROOM_OBJECT_TOP)
     eye = [[-x + 0.7, -1.8, -z + 0.7], [x - 0.7, -1.4, z - 0.7]]

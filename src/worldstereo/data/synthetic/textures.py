@@ -42,7 +42,7 @@ def _colour(rng: np.random.Generator) -> np.ndarray:
     return cv2.cvtColor(hsv.astype(np.uint8), cv2.COLOR_HSV2RGB)[0, 0].astype(np.float32) / 255.0
 
 
-def _noise(rng: np.random.Generator, size: int, octaves: int = 5, base: int = 4) -> np.ndarray:
+def _noise(rng: np.random.Generator, size: int, octaves: int = 5, base: int = 4, persistence: float = 0.55) -> np.ndarray:
     """Fractal value noise (size, size) in [0, 1]: octaves of upsampled random grids."""
     out = np.zeros((size, size), np.float32)
     amp, total = 1.0, 0.0
@@ -51,7 +51,7 @@ def _noise(rng: np.random.Generator, size: int, octaves: int = 5, base: int = 4)
         grid = rng.random((cells, cells), dtype=np.float32)
         out += amp * cv2.resize(grid, (size, size), interpolation=cv2.INTER_CUBIC)
         total += amp
-        amp *= 0.55
+        amp *= persistence
     out /= total
     lo, hi = out.min(), out.max()
     return (out - lo) / max(hi - lo, 1e-6)
@@ -60,7 +60,7 @@ def _noise(rng: np.random.Generator, size: int, octaves: int = 5, base: int = 4)
 def _photo(rng: np.random.Generator, size: int) -> np.ndarray:
     img = _skimage_image(PHOTOS[rng.integers(len(PHOTOS))])
     h, w = img.shape[:2]
-    side = int(rng.integers(min(h, w) // 3, min(h, w) + 1))
+    side = int(rng.integers(min(h, w) // 2, min(h, w) + 1))
     y, x = int(rng.integers(0, h - side + 1)), int(rng.integers(0, w - side + 1))
     crop = cv2.resize(img[y:y + side, x:x + side], (size, size), interpolation=cv2.INTER_AREA)
     if rng.random() < 0.5:
@@ -87,7 +87,8 @@ def _checker(rng: np.random.Generator, size: int) -> np.ndarray:
 
 
 def _noise_texture(rng: np.random.Generator, size: int) -> np.ndarray:
-    n = _noise(rng, size, octaves=6, base=int(rng.integers(2, 8)))[..., None]
+    # persistent high octaves give the fine grain that feature matchers need (like real stone or plaster)
+    n = _noise(rng, size, octaves=5, base=int(rng.integers(4, 9)), persistence=0.8)[..., None]
     a, b, c = _colour(rng), _colour(rng), _colour(rng)
     return np.where(n < 0.5, a + (b - a) * (2 * n), b + (c - b) * (2 * n - 1)).astype(np.float32)
 
