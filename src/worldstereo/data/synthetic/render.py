@@ -19,7 +19,6 @@ import numpy as np
 from ...camera import Cameras
 from ...camera.panorama import equirect_directions
 from .scene import Scene
-from .textures import sample_textures
 
 # Direction toward the light for Lambert shading: from above (-y), a little to the right and behind.
 DEFAULT_LIGHT = np.array([0.3, -1.0, -0.4]) / np.linalg.norm([0.3, -1.0, -0.4])
@@ -78,27 +77,31 @@ def cast(scene: Scene, origins: np.ndarray, directions: np.ndarray, shading: str
         "xyz": np.zeros((P, 3), np.float32), "object_ids": np.full(P, -1, np.int32),
     }
     rays = np.concatenate([origins, directions], axis=1).astype(np.float32)
+    light32 = np.asarray(light, np.float32)
     for s in range(0, P, _RAYS_PER_CALL):
-        hit = scene.raycaster.cast_rays(o3d.core.Tensor(rays[s:s + _RAYS_PER_CALL]))
+        chunk = slice(s, min(s + _RAYS_PER_CALL, P))
+        hit = scene.raycaster.cast_rays(o3d.core.Tensor(rays[chunk]))
         t = hit["t_hit"].numpy()
         ok = np.isfinite(t)
-        idx = np.flatnonzero(ok) + s
-        tri = hit["primitive_ids"].numpy()[ok].astype(np.int64)
-        bary = hit["primitive_uvs"].numpy()[ok]
+        # every pixel hits in closed scenes: skip the boolean gathers then
+        sel = slice(None) if ok.all() else ok
+        t = t[sel]
+        tri = hit["primitive_ids"].numpy()[sel].astype(np.int64)
+        b = hit["primitive_uvs"].numpy()[sel]
         # Open3D barycentrics (b1, b2): hit = (1 - b1 - b2) v0 + b1 v1 + b2 v2
-        w = np.concatenate([1.0 - bary.sum(1, keepdims=True), bary], axis=1)
-        uv = np.einsum("pk,pkc->pc", w, scene.triangle_uvs[tri])
-        rgb = sample_textures(scene.textures, scene.triangle_texture[tri], uv)
-        d = rays[idx, 3:]
-        n = hit["primitive_normals"].numpy()[ok]
-        n = np.where((np.einsum("pc,pc->p", n, d) > 0)[:, None], -n, n)
+        corners = scene.triangle_uvs[tri]
+        uv = corners[:, 0] + b[:, :1] * (corners[:, 1] - corners[:, 0]) + b[:, 1:] * (corners[:, 2] - corners[:, 0])
+        rgb = scene.atlas.sample(scene.triangle_texture[tri], uv)
+        d = rays[chunk, 3:][sel]
+        n = hit["primitive_normals"].numpy()[sel]
+        n *= np.where(np.einsum("pc,pc->p", n, d) > 0, -1.0, 1.0).astype(np.float32)[:, None]
         if shading == "lambert":
-            rgb = rgb * (ambient + (1.0 - ambient) * np.clip(n @ light.astype(np.float32), 0.0, None))[:, None]
-        out["t"][idx] = t[ok]
-        out["rgb"][idx] = rgb
-        out["normals"][idx] = n
-        out["xyz"][idx] = (origins[idx] + t[ok, None].astype(np.float64) * directions[idx]).astype(np.float32)
-        out["object_ids"][idx] = scene.triangle_object[tri]
+            rgb *= (ambient + (1.0 - ambient) * np.clip(n @ light32, 0.0, None))[:, None]
+        out["t"][chunk][sel] = t
+        out["rgb"][chunk][sel] = rgb
+        out["normals"][chunk][sel] = n
+        out["xyz"][chunk][sel] = rays[chunk, :3][sel] + t[:, None] * d
+        out["object_ids"][chunk][sel] = scene.triangle_object[tri]
     return out
 
 
@@ -112,7 +115,7 @@ def camera_rays(cameras: Cameras) -> tuple[np.ndarray, np.ndarray]:
     v, u = np.meshgrid(np.arange(H) + 0.5, np.arange(W) + 0.5, indexing="ij")
     pix = np.stack([u.ravel(), v.ravel(), np.ones(H * W)], 0)  # (3, H*W)
     cam_dirs = np.linalg.inv(cameras.K) @ pix  # (F, 3, H*W)
-    world_dirs = np.einsum("fji,fjp->fpi", cameras.R, cam_dirs)  # R^T d
+    world_dirs = np.matmul(np.transpose(cameras.R, (0, 2, 1)), cam_dirs).transpose(0, 2, 1)  # R^T d
     origins = np.broadcast_to(cameras.centers[:, None, :], world_dirs.shape)
     return origins.reshape(-1, 3), world_dirs.reshape(-1, 3)
 

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from ...camera import Cameras, intrinsics_from_fov, look_at
-from .textures import sample_textures
+from .textures import TextureAtlas
 
 if TYPE_CHECKING:
     import open3d as o3d
@@ -70,6 +70,11 @@ class Scene:
     def __repr__(self) -> str:
         return (f"Scene(kind={self.kind!r}, seed={self.seed}, triangles={len(self.triangles)}, "
                 f"objects={len(self.object_names)}, size={self.size:.2f} m)")
+
+    @cached_property
+    def atlas(self) -> TextureAtlas:
+        """The textures packed for fast bilinear lookup."""
+        return TextureAtlas(self.textures)
 
     # -- Open3D ray casting ------------------------------------------------------------------
     @cached_property
@@ -138,7 +143,7 @@ class Scene:
         w = np.stack([1 - r1 - r2, r1, r2], 1)
         points = np.einsum("pk,pkc->pc", w, tri[pick])
         uv = np.einsum("pk,pkc->pc", w, self.triangle_uvs[keep[pick]].astype(np.float64))
-        colors = sample_textures(self.textures, self.triangle_texture[keep[pick]], uv)
+        colors = self.atlas.sample(self.triangle_texture[keep[pick]], uv)
         normals = cross[pick] / np.linalg.norm(cross[pick], axis=1, keepdims=True)
         return SurfaceSamples(points, colors, normals, self.triangle_object[keep[pick]].copy())
 

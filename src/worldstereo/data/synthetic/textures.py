@@ -155,6 +155,7 @@ def sample_textures(textures: np.ndarray, texture_ids: np.ndarray, uv: np.ndarra
     """Bilinear, wrapping lookup of (P,) texture ids at (P, 2) coordinates (u, v) -> (P, 3) float32.
 
     ``textures`` is (M, S, S, 3). Texel (row r, col c) has its centre at ((c + 0.5)/S, (r + 0.5)/S).
+    Plain numpy; the reference for :class:`TextureAtlas`, which is what the renderer uses.
     """
     _, S, _, _ = textures.shape
     flat = textures.reshape(-1, 3)
@@ -173,3 +174,37 @@ def sample_textures(textures: np.ndarray, texture_ids: np.ndarray, uv: np.ndarra
     top = c00 + (c01 - c00) * fx
     bottom = c10 + (c11 - c10) * fx
     return top + (bottom - top) * fy
+
+
+class TextureAtlas:
+    """All textures of a scene stacked into one image for ``cv2.remap`` (bilinear, multi-threaded).
+
+    Each texture gets one extra row and column copied from its first (a wrap pad) so that bilinear
+    taps never bleed into the next texture. ``cv2.remap`` stores coordinates as 16-bit integers
+    plus 1/32 texel, so atlases taller than 32767 rows fall back to :func:`sample_textures`.
+    """
+
+    _REMAP_COLS = 4096
+    _MAX_ROWS = 32000
+
+    def __init__(self, textures: np.ndarray):
+        self.textures = textures
+        self.size = textures.shape[1]
+        padded = np.pad(textures, ((0, 0), (0, 1), (0, 1), (0, 0)), mode="wrap")
+        self.image = np.ascontiguousarray(padded.reshape(-1, self.size + 1, 3))
+
+    def sample(self, texture_ids: np.ndarray, uv: np.ndarray) -> np.ndarray:
+        """Same contract as :func:`sample_textures` ((P,) ids, (P, 2) uv -> (P, 3) float32)."""
+        if len(self.image) > self._MAX_ROWS:
+            return sample_textures(self.textures, texture_ids, uv)
+        S, P = self.size, len(uv)
+        x = np.mod(uv[:, 0].astype(np.float64) * S - 0.5, S)
+        y = np.mod(uv[:, 1].astype(np.float64) * S - 0.5, S) + texture_ids * (S + 1)
+        cols = self._REMAP_COLS
+        rows = -(-P // cols)
+        mx = np.zeros(rows * cols, np.float32)
+        my = np.zeros(rows * cols, np.float32)
+        mx[:P], my[:P] = x, y
+        out = cv2.remap(self.image, mx.reshape(rows, cols), my.reshape(rows, cols), cv2.INTER_LINEAR,
+                        borderMode=cv2.BORDER_REPLICATE)
+        return out.reshape(-1, 3)[:P]
