@@ -16,7 +16,7 @@ import torch
 def main() -> None:
     import open3d as o3d
 
-    from worldstereo.camera import Cameras, orbit
+    from worldstereo.camera import orbit
     from worldstereo.data.synthetic import camera_rays, make_scene, render
 
     torch.set_num_threads(1)
@@ -26,7 +26,7 @@ def main() -> None:
     scene.raycaster  # build the BVH outside the timed render (it is cached per scene)
     build_s = time.perf_counter() - t0
     traj = orbit(scene.median_depth(start), 0.2, K=start.K[0], width=256, height=256, n_frames=64)
-    cams = Cameras(traj.cameras.K, traj.cameras.transformed(start.cam_from_world[0]).cam_from_world, 256, 256)
+    cams = traj.cameras.transformed(start.cam_from_world[0])  # preset frame -> scene frame
 
     def best(fn, repeats=3):
         times = []
