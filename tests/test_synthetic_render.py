@@ -50,6 +50,18 @@ def test_room_has_walls_floor_and_objects(room):
     assert room.textures.dtype == np.float32
 
 
+def test_rooms_hold_4_to_12_objects_some_stacked():
+    stacked = 0
+    for seed in range(8):
+        scene = make_scene(seed, "room")
+        solids = sorted(scene.solid_ids)
+        assert 4 <= len(solids) <= 12
+        for i in solids:
+            lowest = scene.vertices[scene.triangles[scene.triangle_object == i]][..., 1].max()
+            stacked += lowest < -0.05  # its base is off the floor (y = 0)
+    assert stacked > 0
+
+
 def test_depth_of_a_plane_equals_the_analytic_depth(room):
     """Looking straight at the back wall (z = const) from the room centre: depth = z_wall - z_eye."""
     wall = [i for i, n in enumerate(room.object_names) if n == "wall_back"]

@@ -97,20 +97,22 @@ def _primitive(rng: np.random.Generator, scale: float) -> tuple[str, Part, float
 def _place_objects(b: _Builder, n: int, area_lo: np.ndarray, area_hi: np.ndarray, scale: float,
                    max_top: float, keep_out: float = 0.0) -> None:
     """Drop ``n`` primitives on the floor without overlaps (rejection sampling), stacking some on
-    boxes; ``keep_out`` keeps a disc around the origin clear (outdoor camera area)."""
+    boxes and cylinders; ``keep_out`` keeps a disc around the origin clear (outdoor camera area)."""
     rng = b.rng
     placed: list[tuple[np.ndarray, float, float, str]] = []  # (centre xz, footprint radius, top height, shape)
     for _ in range(n):
         name, part, radius, height = _primitive(rng, scale)
         R = meshes.yaw(rng.uniform(0, 360))
         texture = b.texture()
-        boxes = [p for p in placed if p[3] == "box" and p[2] + height <= max_top]
-        if boxes and rng.random() < 0.3:
-            base_xz, base_r, base_top, _ = boxes[rng.integers(len(boxes))]
-            if radius <= base_r:
-                b.add(f"{name}_{len(b.names)}", part.transformed(R, [base_xz[0], -base_top, base_xz[1]]), texture, solid=True)
-                placed.append((base_xz, radius, base_top + height, name))
-                continue
+        flat_tops = [p for p in placed if p[3] in ("box", "cylinder") and max_top - p[2] > 0.2 * scale]
+        if flat_tops and rng.random() < 0.4:
+            base_xz, base_r, base_top, _ = flat_tops[rng.integers(len(flat_tops))]
+            # shrink the piece to sit within the base's footprint and under the height limit
+            f = min(1.0, 0.9 * base_r / radius, (max_top - base_top) / height)
+            part = meshes.Part(part.vertices * f, part.faces, part.uvs)
+            b.add(f"{name}_{len(b.names)}", part.transformed(R, [base_xz[0], -base_top, base_xz[1]]), texture, solid=True)
+            placed.append((base_xz, radius * f, base_top + height * f, name))
+            continue
         if height > max_top:
             continue
         for _ in range(100):
