@@ -66,8 +66,7 @@ class _Builder:
             textures=np.stack(self.textures), object_names=tuple(self.names),
             solid_ids=frozenset(self.solid), background_ids=frozenset(self.background),
             eye_region=np.asarray(eye_region, np.float64), target_region=np.asarray(target_region, np.float64),
-            view_distance=tuple(map(float, view_distance)), size=size,
-            extras={"free_box": tuple(np.asarray(b, np.float64) for b in free_box)},
+            view_distance=tuple(map(float, view_distance)), size=size, free_box=np.asarray(free_box, np.float64),
         )
 
 

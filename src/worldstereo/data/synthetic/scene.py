@@ -7,7 +7,7 @@ World frame of a synthetic scene: OpenCV axes like every camera (x right, y down
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from functools import cached_property
 from typing import TYPE_CHECKING
 
@@ -57,7 +57,7 @@ class Scene:
     target_region: np.ndarray
     view_distance: tuple[float, float]
     size: float
-    extras: dict = field(default_factory=dict)
+    free_box: np.ndarray
 
     # -- identity ----------------------------------------------------------------------------
     def fingerprint(self) -> str:
@@ -103,8 +103,7 @@ class Scene:
         import open3d as o3d
 
         pts = np.asarray(points, dtype=np.float64).reshape(-1, 3)
-        lo, hi = self.extras.get("free_box", (np.full(3, -np.inf), np.full(3, np.inf)))
-        ok = np.all((pts > lo) & (pts < hi), axis=1)
+        ok = np.all((pts > self.free_box[0]) & (pts < self.free_box[1]), axis=1)
         ok &= self.min_distance(pts) >= margin
         if self._solid_raycaster is not None and ok.any():
             occ = self._solid_raycaster.compute_occupancy(o3d.core.Tensor(pts.astype(np.float32)), nsamples=3)
