@@ -40,10 +40,10 @@ class SampleSpec:
 
 
 SPECS: dict[str, SampleSpec] = {
-    "room": SampleSpec("room", 6, 0, 512, 288, fov_deg=70.0, description="indoor room with furniture-like objects"),
-    "object": SampleSpec("object", 7, 0, 512, 288, fov_deg=50.0, description="one object on a floor, for orbits"),
-    "panorama": SampleSpec("room", 6, 0, 1024, 512, projection="equirectangular",
-                           description="360 degree panorama of the room sample's scene"),
+    "room": SampleSpec("room", 4, 4, 512, 288, fov_deg=70.0, description="indoor room with furniture-like objects"),
+    "object": SampleSpec("object", 1, 0, 512, 288, fov_deg=60.0, description="one object on a floor, for orbits"),
+    "panorama": SampleSpec("room", 4, 4, 1024, 512, projection="equirectangular",
+                           description="360 degree panorama from the middle of the room sample's scene"),
 }
 
 
@@ -93,8 +93,10 @@ def build_sample(name: str) -> Sample:
         out = render(scene, cam)
         meta["camera"] = {"cam_from_world_in_scene": cam.cam_from_world[0].tolist(), "fov_x_deg": spec.fov_deg}
         return Sample(name, out.frames[0], out.depth[0], cam.K[0].copy(), meta)
-    # the panorama stands where the perspective draw would put the eye, so it sees the same room
-    center = cam.centers[0]
+    # the middle of the region where cameras may stand sees the whole room evenly
+    center = scene.eye_region.mean(0)
+    if not scene.is_free(center[None], 0.3)[0]:
+        raise ValueError(f"sample {name}: the panorama centre {center} is not in free space; change the spec's seed")
     pano = render_panorama(scene, center, spec.height)
     meta["camera"] = {"center_in_scene": center.tolist()}
     return Sample(name, pano.rgb, pano.distance, None, meta)
