@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 
-from worldstereo.camera import Cameras
+from worldstereo.camera import Cameras, check_smoothness
 from worldstereo.data.augment import augment_extra_views, ggm_keep_mask, rectangle_mask
 from worldstereo.data.datasets import ClipConfig, ClipDataset, collision_free_trajectory, generate_clips, sample_ssm_pair
 from worldstereo.data.synthetic import make_scene
@@ -63,6 +63,7 @@ def test_trajectories_stay_in_free_space():
         start = scene.sample_camera(rng, 32, 24)
         traj = collision_free_trajectory(scene, start, preset, rng, 10)
         assert scene.is_free(traj.cameras.centers, 0.15).all()
+        assert check_smoothness(traj).smooth
         np.testing.assert_allclose(traj.cameras.cam_from_world[0], start.cam_from_world[0], atol=1e-9)
 
 
