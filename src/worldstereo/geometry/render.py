@@ -36,8 +36,12 @@ class Render(NamedTuple):
 
 
 def default_radius(height: int, width: int) -> float:
-    """2 px at 480p, scaled with the short side (the official release's footprint)."""
-    return 2.0 * min(height, width) / 480.0
+    """2 px at 480p, scaled with the short side (the official release's footprint).
+
+    Never below 0.75 px: any point then reaches its nearest pixel centre (at most sqrt(2)/2 away),
+    so small renders of a dense cloud have no pinholes.
+    """
+    return max(2.0 * min(height, width) / 480.0, 0.75)
 
 
 class _Splats(NamedTuple):
