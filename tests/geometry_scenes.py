@@ -1,6 +1,7 @@
 """An analytic test scene ray-cast in numpy: exact depth and colours for any camera.
 
-A textured back wall (z = 6), a floor (y = 1.2) and a box in front; colour is a smooth function of
+A room corner, a textured back wall (z = 6), a left wall (x = -2.6), a floor (y = 1.2), and a box
+in front; three plane orientations pin down every direction of an alignment. Colour is a smooth function of
 the world point so every view sees the same texture.
 """
 
@@ -37,7 +38,7 @@ def raycast(cams: Cameras, with_box: bool = True):
     d, o = ray_directions(cams, cams.height, cams.width)
     d = d.numpy()
     o = o.numpy()[:, None, None, :] + 0 * d
-    t = np.minimum(_plane(o, d, 2, 6.0), _plane(o, d, 1, 1.2))
+    t = np.minimum.reduce([_plane(o, d, 2, 6.0), _plane(o, d, 1, 1.2), _plane(o, d, 0, -2.6)])
     if with_box:
         t = np.minimum(t, _box(o, d, *BOX))
     hit = np.isfinite(t)
@@ -45,3 +46,12 @@ def raycast(cams: Cameras, with_box: bool = True):
     z = np.einsum("nhwi,ni->nhw", p - o, cams.R[:, 2, :])
     depth = np.where(hit, z, 0).astype(np.float32)
     return depth, np.where(hit[..., None], texture(p), 0).astype(np.float32), p
+
+
+def surface_distance(p: np.ndarray) -> np.ndarray:
+    """(P,) distance of points (P, 3) to the nearest surface of the scene."""
+    lo, hi = BOX
+    outside = np.linalg.norm(np.maximum(lo - p, 0) + np.maximum(p - hi, 0), axis=1)
+    inside = np.all((p > lo) & (p < hi), 1)
+    box = np.where(inside, 0.0, outside)
+    return np.minimum.reduce([np.abs(p[:, 2] - 6.0), np.abs(p[:, 1] - 1.2), np.abs(p[:, 0] + 2.6), box])
