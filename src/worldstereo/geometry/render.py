@@ -54,6 +54,7 @@ class _Splats(NamedTuple):
 def _splats(u: torch.Tensor, v: torch.Tensor, z: torch.Tensor, r: float, height: int, width: int) -> _Splats:
     """All (point, pixel) pairs of a chunk whose pixel centre lies within r of the point."""
     R = math.ceil(r)
+    O = 2 * R + 1
     off = torch.arange(-R, R + 1, device=u.device)
     cols = torch.floor(u).long()[:, None] + off  # (P, O)
     rows = torch.floor(v).long()[:, None] + off
@@ -61,9 +62,11 @@ def _splats(u: torch.Tensor, v: torch.Tensor, z: torch.Tensor, r: float, height:
     dy2 = (rows + 0.5 - v[:, None]) ** 2
     d2 = dy2[:, :, None] + dx2[:, None, :]  # (P, O, O): [point, row offset, col offset]
     ok = (d2 < r * r) & ((cols >= 0) & (cols < width))[:, None, :] & ((rows >= 0) & (rows < height))[:, :, None]
-    p, i, j = ok.nonzero(as_tuple=True)
-    pix = rows[p, i] * width + cols[p, j]
-    return _Splats(pix, p, z[p], 1.0 - d2[p, i, j] / (r * r))
+    # flat 1-D gathers are much cheaper than 2-D / 3-D advanced indexing
+    flat = ok.view(-1).nonzero().squeeze(1)
+    pix = ((rows * width)[:, :, None] + cols[:, None, :]).view(-1)[flat]
+    p = torch.div(flat, O * O, rounding_mode="floor")
+    return _Splats(pix, p, z[p], 1.0 - d2.view(-1)[flat] / (r * r))
 
 
 def _as_tensor(a: Any, device: Any) -> torch.Tensor:
@@ -77,12 +80,13 @@ def render_points(
     height: int,
     width: int,
     radius_px: Optional[float] = None,
-    max_points_per_pixel: Optional[int] = 20,
+    max_points_per_pixel: Optional[int] = None,
     depth_band: float = 0.02,
     near: float = 1e-6,
     far: float = math.inf,
     device: Any = None,
     chunk_entries: int = 1 << 22,
+    reuse_entries: int = 1 << 24,
 ) -> Render:
     """Render a point cloud into F cameras.
 
@@ -90,14 +94,17 @@ def render_points(
         points: P world points; ``rgb`` optional (renders black without it).
         cameras: F cameras; K is rescaled to ``height x width`` if their size differs.
         radius_px: splat radius in pixels (default :func:`default_radius`).
-        max_points_per_pixel: blend at most this many of the nearest points per pixel (None = all
-            points of the front layer).
+        max_points_per_pixel: blend at most this many of the nearest front-layer points per pixel
+            (the official release uses 20). None (default) blends the whole front layer: the depth
+            band already keeps farther surfaces out, and the cap costs an extra pass.
         depth_band: a point joins the front layer of a pixel when ``z <= z_min * (1 + depth_band)``.
         near, far: only points with ``near < z < far`` are drawn.
         device: where to compute (default: the points' device, else CPU).
-        chunk_entries: upper bound on (point, pixel) pairs held at once; bounds memory.
+        chunk_entries: (point, pixel) pairs generated at once; bounds the working memory.
+        reuse_entries: keep a frame's pairs between passes (instead of regenerating them) while
+            there are at most this many (about 16 bytes each).
     Returns:
-        :class:`Render` with tensors on ``device``.
+        :class:`Render` with tensors on ``device``; ``xyz`` is the pixel-centre ray at the rendered depth.
     """
     if height <= 0 or width <= 0:
         raise ValueError(f"render_points: image size must be positive, got {width}x{height}")
@@ -112,12 +119,10 @@ def render_points(
     xyz = _as_tensor(points.xyz, device)
     n = xyz.shape[0]
     rgb = _as_tensor(points.rgb, device) if points.rgb is not None else torch.zeros(n, 3, device=device)
-    payload = torch.cat([torch.ones(n, 1, device=device), rgb, xyz], 1)  # (P, 7): 1, rgb, xyz
     K, T = cams.to_torch(device=device)
-    window = (2 * math.ceil(r) + 1) ** 2
-    step = max(1, chunk_entries // window)
+    step = max(1, chunk_entries // (2 * math.ceil(r) + 1) ** 2)
     hw = height * width
-    out = torch.zeros(len(cams), hw, 8, device=device)
+    acc = torch.zeros(len(cams), hw, 5, device=device)  # sum of w * [1, r, g, b, z]
     for f in range(len(cams)):
         cam = xyz @ T[f, :3, :3].T + T[f, :3, 3]
         z = cam[:, 2]
@@ -125,48 +130,78 @@ def render_points(
         v = K[f, 1, 1] * cam[:, 1] / z + K[f, 1, 2]
         keep = (z > near) & (z < far) & (u > -r) & (u < width + r) & (v > -r) & (v < height + r)
         idx = keep.nonzero(as_tuple=True)[0]
-        chunks = [idx[s : s + step] for s in range(0, len(idx), step)]
+        # visit points in image order: neighbouring entries then hit neighbouring buffer cells
+        # and neighbouring payload rows, which makes scatters and gathers several times faster
+        centre = torch.floor(v[idx]).clamp(0, height - 1).long() * width + torch.floor(u[idx]).clamp(0, width - 1).long()
+        idx = idx[torch.argsort(centre)]
+        us, vs, zs = u[idx], v[idx], z[idx]
+        payload = torch.cat([torch.ones(len(idx), 1, device=device), rgb[idx], zs[:, None]], 1)  # (P', 5)
+        starts = list(range(0, len(idx), step))
+        stored: list[_Splats] = []
+        budget = reuse_entries
 
-        def splats(c: torch.Tensor) -> _Splats:
-            return _splats(u[c], v[c], z[c], r, height, width)
+        def splats(k: int) -> _Splats:
+            if k < len(stored):
+                return stored[k]
+            a = starts[k]
+            s = _splats(us[a : a + step], vs[a : a + step], zs[a : a + step], r, height, width)
+            return s._replace(point=s.point + a)
 
         zmin = torch.full((hw,), math.inf, device=device)
-        for c in chunks:
-            s = splats(c)
+        for k in range(len(starts)):
+            s = splats(k)
             zmin.scatter_reduce_(0, s.pix, s.z, reduce="amin")
+            if len(stored) == k and len(s.pix) <= budget:
+                stored.append(s)
+                budget -= len(s.pix)
         limit = zmin * (1 + depth_band)
 
         share = None
         if max_points_per_pixel is not None:
             hist = torch.zeros(hw * _CAP_BINS, device=device)
-            for c in chunks:
-                s = splats(c)
+            for k in range(len(starts)):
+                s = splats(k)
                 front = s.z <= limit[s.pix]
                 b = _band_bin(s.z[front], zmin[s.pix[front]], depth_band)
                 hist.index_add_(0, s.pix[front] * _CAP_BINS + b, torch.ones_like(b, dtype=hist.dtype))
             share = _cap_shares(hist.view(hw, _CAP_BINS), max_points_per_pixel)
 
-        acc = out[f]
-        for c in chunks:
-            s = splats(c)
-            front = s.z <= limit[s.pix]
-            pix, w, zf = s.pix[front], s.w[front], s.z[front]
+        for k in range(len(starts)):
+            s = splats(k)
+            # points behind the front layer get weight 0 (cheaper than selecting the others)
+            w = s.w * (s.z <= limit[s.pix])
             if share is not None:
-                w = w * share.view(-1)[pix * _CAP_BINS + _band_bin(zf, zmin[pix], depth_band)]
-            acc[:, 7].index_add_(0, pix, w * zf)
-            acc[:, :7].index_add_(0, pix, w[:, None] * payload[c[s.point[front]]])
+                w = w * share.view(-1)[s.pix * _CAP_BINS + _band_bin(s.z, zmin[s.pix], depth_band)]
+            acc[f].index_add_(0, s.pix, w[:, None] * payload[s.point])
 
-    wsum = out[..., 0]
+    wsum = acc[..., 0]
     hole = wsum <= 1e-8
-    norm = torch.where(hole, torch.ones_like(wsum), wsum)[..., None]
-    vals = torch.where(hole[..., None], torch.zeros_like(out), out / norm)
+    vals = acc / torch.where(hole, torch.ones_like(wsum), wsum)[..., None]
+    vals[hole] = 0.0
     shape = (len(cams), height, width)
+    depth = vals[..., 4].reshape(shape)
     return Render(
         rgb=vals[..., 1:4].reshape(*shape, 3).clamp(0, 1),
-        depth=vals[..., 7].reshape(shape),
+        depth=depth,
         mask=hole.reshape(shape).float(),
-        xyz=vals[..., 4:7].reshape(*shape, 3),
+        xyz=_pixel_rays(K, T, height, width) * depth[..., None] + _centres(T)[:, None, None, :],
     )
+
+
+def _pixel_rays(K: torch.Tensor, T: torch.Tensor, height: int, width: int) -> torch.Tensor:
+    """(F, H, W, 3) world vectors of the pixel-centre rays scaled to unit z-depth."""
+    from worldstereo.camera import pixel_centers
+
+    uv = pixel_centers(height, width, device=K.device, dtype=K.dtype)
+    fx, fy, cx, cy, sk = K[:, 0, 0], K[:, 1, 1], K[:, 0, 2], K[:, 1, 2], K[:, 0, 1]
+    y = (uv[None, ..., 1] - cy[:, None, None]) / fy[:, None, None]
+    x = (uv[None, ..., 0] - cx[:, None, None] - sk[:, None, None] * y) / fx[:, None, None]
+    ray_cam = torch.stack([x, y, torch.ones_like(x)], -1)
+    return torch.einsum("fhwj,fjk->fhwk", ray_cam, T[:, :3, :3])  # R^T applied to each ray
+
+
+def _centres(T: torch.Tensor) -> torch.Tensor:
+    return -torch.einsum("fji,fj->fi", T[:, :3, :3], T[:, :3, 3])
 
 
 def _band_bin(z: torch.Tensor, zmin: torch.Tensor, band: float) -> torch.Tensor:
