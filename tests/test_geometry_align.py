@@ -113,3 +113,24 @@ def test_icp_agrees_with_open3d():
     )
     np.testing.assert_allclose(ours.transform.matrix, ref.transformation, atol=5e-3)
     np.testing.assert_allclose(ours.transform.matrix, T.matrix, atol=2e-2)
+
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+
+@settings(max_examples=25, deadline=None)
+@given(
+    seed=st.integers(0, 2**31 - 1),
+    scale=st.floats(0.05, 20.0),
+    n=st.integers(3, 60),
+)
+def test_umeyama_recovers_exact_sim3_property(seed, scale, n):
+    rng = np.random.default_rng(seed)
+    T = Sim3(scale, Rotation.random(random_state=seed % (2**31)).as_matrix(), rng.normal(size=3) * 5)
+    src = rng.normal(size=(n, 3))
+    if np.linalg.svd(src - src.mean(0), compute_uv=False)[1] < 1e-3:
+        return  # nearly collinear draws are a different test
+    est = umeyama(src, T.apply(src))
+    np.testing.assert_allclose(est.apply(src), T.apply(src), atol=1e-6 * max(1.0, scale) * 10)
+    assert est.scale == pytest.approx(scale, rel=1e-6)

@@ -99,3 +99,11 @@ def test_render_reproduces_the_input_view(views):
     valid = out.mask[0].numpy() == 0
     assert valid.mean() > 0.97
     np.testing.assert_allclose(out.depth[0].numpy()[valid], d1[valid], rtol=0.02)
+
+
+def test_panorama_cache_starts_from_the_distance_map():
+    he, we = 32, 64
+    cache = Cache3D.from_panorama(np.full((he, we, 3), 0.25, np.float32), np.full((he, we), 4.0, np.float32))
+    assert cache.scene_depth == 4.0 and len(cache) > 0.8 * he * we
+    np.testing.assert_allclose(np.linalg.norm(cache.points.xyz, axis=1), 4.0, rtol=1e-5)
+    np.testing.assert_allclose(cache.points.rgb, 0.25)

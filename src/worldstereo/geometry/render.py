@@ -51,21 +51,31 @@ class _Splats(NamedTuple):
     w: torch.Tensor  # (E,) 1 - d^2 / r^2
 
 
+def _offsets(r: float, device: Any) -> torch.Tensor:
+    """(K, 2) integer pixel offsets (dx, dy) that some point inside a pixel can reach within r.
+
+    A point anywhere in its pixel is at least ``max(0, |d| - 0.5)`` px from the centre of the pixel
+    ``d`` away along each axis, so window corners that can never be within r are dropped
+    (21 of the 25 cells of the 5 x 5 window at r = 2).
+    """
+    R = math.ceil(r)
+    d = torch.arange(-R, R + 1)
+    dy, dx = torch.meshgrid(d, d, indexing="ij")
+    reach = (dx.abs() - 0.5).clamp(min=0) ** 2 + (dy.abs() - 0.5).clamp(min=0) ** 2 < r * r
+    return torch.stack([dx[reach], dy[reach]], -1).to(device)
+
+
 def _splats(u: torch.Tensor, v: torch.Tensor, z: torch.Tensor, r: float, height: int, width: int) -> _Splats:
     """All (point, pixel) pairs of a chunk whose pixel centre lies within r of the point."""
-    R = math.ceil(r)
-    O = 2 * R + 1
-    off = torch.arange(-R, R + 1, device=u.device)
-    cols = torch.floor(u).long()[:, None] + off  # (P, O)
-    rows = torch.floor(v).long()[:, None] + off
-    dx2 = (cols + 0.5 - u[:, None]) ** 2
-    dy2 = (rows + 0.5 - v[:, None]) ** 2
-    d2 = dy2[:, :, None] + dx2[:, None, :]  # (P, O, O): [point, row offset, col offset]
-    ok = (d2 < r * r) & ((cols >= 0) & (cols < width))[:, None, :] & ((rows >= 0) & (rows < height))[:, :, None]
-    # flat 1-D gathers are much cheaper than 2-D / 3-D advanced indexing
+    off = _offsets(r, u.device)
+    cols = torch.floor(u).long()[:, None] + off[:, 0]  # (P, K)
+    rows = torch.floor(v).long()[:, None] + off[:, 1]
+    d2 = (cols + 0.5 - u[:, None]) ** 2 + (rows + 0.5 - v[:, None]) ** 2
+    ok = (d2 < r * r) & (cols >= 0) & (cols < width) & (rows >= 0) & (rows < height)
+    # flat 1-D gathers are much cheaper than 2-D advanced indexing
     flat = ok.view(-1).nonzero().squeeze(1)
-    pix = ((rows * width)[:, :, None] + cols[:, None, :]).view(-1)[flat]
-    p = torch.div(flat, O * O, rounding_mode="floor")
+    pix = (rows * width + cols).view(-1)[flat]
+    p = torch.div(flat, off.shape[0], rounding_mode="floor")
     return _Splats(pix, p, z[p], 1.0 - d2.view(-1)[flat] / (r * r))
 
 
@@ -120,7 +130,7 @@ def render_points(
     n = xyz.shape[0]
     rgb = _as_tensor(points.rgb, device) if points.rgb is not None else torch.zeros(n, 3, device=device)
     K, T = cams.to_torch(device=device)
-    step = max(1, chunk_entries // (2 * math.ceil(r) + 1) ** 2)
+    step = max(1, chunk_entries // len(_offsets(r, 'cpu')))
     hw = height * width
     acc = torch.zeros(len(cams), hw, 5, device=device)  # sum of w * [1, r, g, b, z]
     for f in range(len(cams)):
