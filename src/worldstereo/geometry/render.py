@@ -51,32 +51,38 @@ class _Splats(NamedTuple):
     w: torch.Tensor  # (E,) 1 - d^2 / r^2
 
 
-def _offsets(r: float, device: Any) -> torch.Tensor:
-    """(K, 2) integer pixel offsets (dx, dy) that some point inside a pixel can reach within r.
+class _Window(NamedTuple):
+    """The (2R+1)^2 pixel cells around a splat, on a buffer padded so no cell leaves it."""
 
-    A point anywhere in its pixel is at least ``max(0, |d| - 0.5)`` px from the centre of the pixel
-    ``d`` away along each axis, so window corners that can never be within r are dropped
-    (21 of the 25 cells of the 5 x 5 window at r = 2).
-    """
+    d: torch.Tensor  # (O,) axis offsets -R..R
+    lin: torch.Tensor  # (O * O,) flat buffer offset dy * padded_width + dx, row-major over (dy, dx)
+    pad: int
+
+
+def _window(r: float, width: int, device: Any) -> _Window:
+    """The buffers get a border of ``2R + 1`` pixels: every cell of every drawn point lands inside
+    them, so no bounds checks are needed and nothing wraps to the other side of the image; the
+    border is cropped at the end."""
     R = math.ceil(r)
+    pad = 2 * R + 1
     d = torch.arange(-R, R + 1)
-    dy, dx = torch.meshgrid(d, d, indexing="ij")
-    reach = (dx.abs() - 0.5).clamp(min=0) ** 2 + (dy.abs() - 0.5).clamp(min=0) ** 2 < r * r
-    return torch.stack([dx[reach], dy[reach]], -1).to(device)
+    lin = (d[:, None] * (width + 2 * pad) + d[None, :]).reshape(-1)
+    return _Window(d.to(device, torch.float32), lin.to(device), pad)
 
 
-def _splats(u: torch.Tensor, v: torch.Tensor, z: torch.Tensor, r: float, height: int, width: int) -> _Splats:
-    """All (point, pixel) pairs of a chunk whose pixel centre lies within r of the point."""
-    off = _offsets(r, u.device)
-    cols = torch.floor(u).long()[:, None] + off[:, 0]  # (P, K)
-    rows = torch.floor(v).long()[:, None] + off[:, 1]
-    d2 = (cols + 0.5 - u[:, None]) ** 2 + (rows + 0.5 - v[:, None]) ** 2
-    ok = (d2 < r * r) & (cols >= 0) & (cols < width) & (rows >= 0) & (rows < height)
-    # flat 1-D gathers are much cheaper than 2-D advanced indexing
-    flat = ok.view(-1).nonzero().squeeze(1)
-    pix = (rows * width + cols).view(-1)[flat]
-    p = torch.div(flat, off.shape[0], rounding_mode="floor")
-    return _Splats(pix, p, z[p], 1.0 - d2.view(-1)[flat] / (r * r))
+def _splats(u: torch.Tensor, v: torch.Tensor, z: torch.Tensor, r: float, win: _Window, width: int) -> _Splats:
+    """All (point, pixel) pairs of a chunk whose pixel centre lies within r of the point
+    (pixel indices on the padded buffer of :func:`_window`)."""
+    fu, fv = torch.floor(u), torch.floor(v)
+    tx = (fu + 0.5 - u)[:, None] + win.d  # (P, O): x distance to the centres of the window columns
+    ty = (fv + 0.5 - v)[:, None] + win.d
+    d2 = ((ty * ty)[:, :, None] + (tx * tx)[:, None, :]).view(len(u), -1)  # (P, O * O) by broadcasting
+    flat = (d2 < r * r).view(-1).nonzero().squeeze(1)
+    k = win.lin.shape[0]
+    p = torch.div(flat, k, rounding_mode="floor")
+    wp = width + 2 * win.pad
+    base = (fv.long() + win.pad) * wp + fu.long() + win.pad
+    return _Splats(base[p] + win.lin[flat - p * k], p, z[p], 1.0 - d2.view(-1)[flat] / (r * r))
 
 
 def _as_tensor(a: Any, device: Any) -> torch.Tensor:
@@ -130,9 +136,11 @@ def render_points(
     n = xyz.shape[0]
     rgb = _as_tensor(points.rgb, device) if points.rgb is not None else torch.zeros(n, 3, device=device)
     K, T = cams.to_torch(device=device)
-    step = max(1, chunk_entries // len(_offsets(r, 'cpu')))
-    hw = height * width
-    acc = torch.zeros(len(cams), hw, 5, device=device)  # sum of w * [1, r, g, b, z]
+    win = _window(r, width, device)
+    step = max(1, chunk_entries // len(win.lin))
+    hp, wp = height + 2 * win.pad, width + 2 * win.pad
+    hw = hp * wp
+    acc = torch.zeros(len(cams), hw, 5, device=device)  # sum of w * [1, r, g, b, z] on the padded grid
     for f in range(len(cams)):
         cam = xyz @ T[f, :3, :3].T + T[f, :3, 3]
         z = cam[:, 2]
@@ -154,7 +162,7 @@ def render_points(
             if k < len(stored):
                 return stored[k]
             a = starts[k]
-            s = _splats(us[a : a + step], vs[a : a + step], zs[a : a + step], r, height, width)
+            s = _splats(us[a : a + step], vs[a : a + step], zs[a : a + step], r, win, width)
             return s._replace(point=s.point + a)
 
         zmin = torch.full((hw,), math.inf, device=device)
@@ -184,6 +192,7 @@ def render_points(
                 w = w * share.view(-1)[s.pix * _CAP_BINS + _band_bin(s.z, zmin[s.pix], depth_band)]
             acc[f].index_add_(0, s.pix, w[:, None] * payload[s.point])
 
+    acc = acc.view(len(cams), hp, wp, 5)[:, win.pad : win.pad + height, win.pad : win.pad + width]
     wsum = acc[..., 0]
     hole = wsum <= 1e-8
     vals = acc / torch.where(hole, torch.ones_like(wsum), wsum)[..., None]
