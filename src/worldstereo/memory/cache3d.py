@@ -218,6 +218,8 @@ class Cache3D:
         thr = s.inlier_threshold * self.scene_depth
         res = ransac_umeyama(frame_xyz[pairs], cache_xyz[pairs], threshold=thr, seed=i)
         src = frame_xyz[usable]
+        if len(src) > 4 * s.max_pairs:  # the refinement never uses more; projecting the rest is waste
+            src = src[rng.choice(len(src), 4 * s.max_pairs, replace=False)]
         surface = cache_ok.reshape(h, w) & (edge_confidence(ren.depth[0].numpy()) >= 0.35)
         res = self._refine(res, src, cache_xyz.reshape(h, w, 3), surface, camera, thr, rng)
         lo, hi = s.scale_range
@@ -327,9 +329,14 @@ def _bilinear(grid: torch.Tensor, uv: np.ndarray) -> torch.Tensor:
     fx, fy = (x - x0)[:, None], (y - y0)[:, None]
     x0, y0 = x0.long(), y0.long()
     inside = (x0 >= 0) & (x0 < w - 1) & (y0 >= 0) & (y0 < h - 1)
-    x0, y0 = torch.where(inside, x0, 0), torch.where(inside, y0, 0)
-    top = grid[y0, x0] * (1 - fx) + grid[y0, x0 + 1] * fx
-    out = top * (1 - fy) + (grid[y0 + 1, x0] * (1 - fx) + grid[y0 + 1, x0 + 1] * fx) * fy
+    i = torch.where(inside, y0 * w + x0, 0)
+    flat = grid.reshape(h * w, -1)  # 1-D index_select is far cheaper than 2-D advanced indexing
+
+    def at(k: torch.Tensor) -> torch.Tensor:
+        return flat.index_select(0, k)
+
+    top = at(i) * (1 - fx) + at(i + 1) * fx
+    out = top * (1 - fy) + (at(i + w) * (1 - fx) + at(i + w + 1) * fx) * fy
     return torch.where(inside[:, None], out, torch.nan)
 
 
