@@ -167,3 +167,13 @@ def test_unproject_then_render_round_trip_property(yaw, pitch, fov, depth, seed)
     assert out.mask.sum() == 0
     np.testing.assert_allclose(out.depth[0].numpy(), d, rtol=1e-4)
     np.testing.assert_allclose(out.xyz[0].numpy().reshape(-1, 3), pc.xyz, rtol=1e-4, atol=1e-4 * depth)
+
+
+def test_empty_cloud_and_torch_input():
+    H, W = 6, 8
+    cam = Cameras.identity(intrinsics_from_fov(60, W, H), W, H)
+    empty = render_points(PointCloud(np.zeros((0, 3), np.float32)), cam, H, W)
+    assert empty.mask.eq(1).all() and empty.depth.eq(0).all()
+    pc = depth_to_points(np.full((H, W), 2.0, np.float32), cam, edge_threshold=None).torch()
+    out = render_points(pc, cam, H, W)
+    assert out.depth.device == pc.xyz.device and out.mask.sum() == 0
