@@ -1,0 +1,365 @@
+"""Cache3D, the Global-Geometric Memory (paper §3.2): one coloured point cloud that grows with every
+generated clip, each new frame Sim(3)-aligned to it before merging."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+from dataclasses import asdict, dataclass, field
+from typing import Any, Optional
+
+import numpy as np
+import torch
+
+from worldstereo.atomic import atomic_path, atomic_write_json
+from worldstereo.camera import Cameras, pixel_centers
+from worldstereo.geometry import (
+    AlignResult,
+    PointCloud,
+    Render,
+    Sim3,
+    default_radius,
+    depth_to_points,
+    edge_confidence,
+    equirect_depth_to_points,
+    ransac_umeyama,
+    render_points,
+    voxel_keep_indices,
+)
+
+from .ply import read_ply, write_ply
+
+log = logging.getLogger(__name__)
+
+DEFAULT_MAX_POINTS = 2_000_000
+CACHE_FORMAT_VERSION = 1
+
+
+@dataclass
+class FrameAlignment:
+    """How one frame given to :meth:`Cache3D.add_frames` was aligned (or why it was refused).
+
+    ``cache_from_frame`` maps the frame's unprojected points into the cache; ``rmse`` is the RMS
+    inlier residual in scene units; ``n_pairs`` the pixel-aligned pairs it was estimated from.
+    """
+
+    frame: int
+    accepted: bool
+    reason: str
+    n_pairs: int
+    inlier_ratio: float
+    rmse: float
+    scale: float
+    cache_from_frame: list = field(default_factory=lambda: np.eye(4).tolist())
+
+
+@dataclass
+class AlignSettings:
+    """Thresholds of :meth:`Cache3D.add_frames`; relative ones are fractions of the scene depth."""
+
+    min_pairs: int = 200  # fewer pixel pairs with the cache: no overlap to align on
+    min_inlier_ratio: float = 0.5  # RANSAC inliers below this share: depth disagrees with the cache
+    inlier_threshold: float = 0.01  # RANSAC inlier residual, x scene depth
+    max_rmse: float = 0.01  # inlier RMS residual, x scene depth
+    scale_range: tuple = (0.05, 20.0)  # plausible scale between a depth estimate and the cache
+    max_pairs: int = 20_000  # random subset used for RANSAC
+    refine_iters: int = 20  # projective re-association rounds after the RANSAC fit
+
+
+class Cache3D:
+    """The growing point cloud of a scene plus the bookkeeping to merge new frames into it.
+
+    Args:
+        points: initial cloud (world frame of the scene), numpy or torch.
+        voxel_size: de-duplication voxel edge in scene units (typical: one pixel's footprint at the
+            median depth; :meth:`from_image` picks it).
+        scene_depth: characteristic depth (median depth of the input view); relative thresholds use it.
+        max_points: point budget; above it the cloud is voxel-downsampled with a coarser voxel.
+    """
+
+    def __init__(
+        self,
+        points: PointCloud,
+        voxel_size: float,
+        scene_depth: float,
+        max_points: int = DEFAULT_MAX_POINTS,
+        settings: Optional[AlignSettings] = None,
+    ):
+        if not voxel_size > 0 or not scene_depth > 0:
+            raise ValueError(f"Cache3D: voxel_size and scene_depth must be > 0, got {voxel_size}, {scene_depth}")
+        pc = points.numpy()
+        if pc.rgb is None:
+            pc = PointCloud(pc.xyz, np.full_like(pc.xyz, 0.5), pc.normals, pc.view_ids, pc.confidence)
+        n = len(pc)
+        self._points = PointCloud(
+            pc.xyz,
+            pc.rgb,
+            view_ids=np.zeros(n, np.int64) if pc.view_ids is None else pc.view_ids,
+            confidence=np.ones(n, np.float32) if pc.confidence is None else pc.confidence,
+        )
+        self.voxel_size = float(voxel_size)
+        self.scene_depth = float(scene_depth)
+        self.max_points = int(max_points)
+        self.settings = settings or AlignSettings()
+        self.alignments: list[FrameAlignment] = []
+        self.n_views = int(self._points.view_ids.max()) + 1 if n else 0
+        self._dedup(self._points)
+
+    # -- construction -----------------------------------------------------------------------
+    @classmethod
+    def from_image(cls, image: Any, depth: Any, camera: Cameras, **kwargs) -> "Cache3D":
+        """The cache of a single-image scene: the input view unprojected (edge filter, far contraction)."""
+        d = np.asarray(depth, dtype=np.float32)
+        valid = d[np.isfinite(d) & (d > 0)]
+        if valid.size == 0:
+            raise ValueError("Cache3D.from_image: the depth map has no valid (> 0) pixel")
+        median = float(np.median(valid))
+        pc = depth_to_points(d, camera, image)
+        # half a pixel's footprint at the median depth: the input view survives almost intact
+        kwargs.setdefault("voxel_size", 0.5 * median / float(camera.K[0, 0, 0]))
+        return cls(pc, scene_depth=median, **kwargs)
+
+    @classmethod
+    def from_panorama(cls, pano: Any, distance: Any, **kwargs) -> "Cache3D":
+        """The cache of a panorama scene from its equirect colours (He, We, 3) and ray distances (He, We)."""
+        d = np.asarray(distance, dtype=np.float32)
+        valid = d[np.isfinite(d) & (d > 0)]
+        if valid.size == 0:
+            raise ValueError("Cache3D.from_panorama: the distance map has no valid (> 0) pixel")
+        median = float(np.median(valid))
+        kwargs.setdefault("voxel_size", 0.5 * median * 2 * np.pi / d.shape[1])
+        return cls(equirect_depth_to_points(d, pano), scene_depth=median, **kwargs)
+
+    # -- access -----------------------------------------------------------------------------
+    @property
+    def points(self) -> PointCloud:
+        """The cloud (numpy): xyz, rgb, view_ids (0 = initial view), confidence."""
+        return self._points
+
+    def __len__(self) -> int:
+        return len(self._points)
+
+    def __repr__(self) -> str:
+        return f"Cache3D(points={len(self)}, views={self.n_views}, voxel={self.voxel_size:.4g})"
+
+    def render(self, cameras: Cameras, height: Optional[int] = None, width: Optional[int] = None, **kwargs) -> Render:
+        """GGM condition: :func:`render_points` of the cache (size defaults to the cameras')."""
+        return render_points(self._points, cameras, height or cameras.height, width or cameras.width, **kwargs)
+
+    # -- growth -----------------------------------------------------------------------------
+    def add_frames(self, images: Any, depths: Any, cameras: Cameras) -> list[FrameAlignment]:
+        """Align and merge frames one after another (each may rely on the ones merged before it).
+
+        Args:
+            images: (F, H, W, 3) float in [0, 1]; depths: (F, H, W) z-depth, 0 = invalid, any scale;
+            cameras: F cameras of size W x H in the scene's world frame.
+        Returns:
+            one :class:`FrameAlignment` per frame (also appended to ``self.alignments``). Frames whose
+            alignment is degenerate are skipped with a warning instead of polluting the cache.
+        """
+        images = np.asarray(images, dtype=np.float32)
+        depths = np.asarray(depths, dtype=np.float32)
+        if depths.ndim == 2:
+            depths, images = depths[None], images[None]
+        if depths.shape[0] != len(cameras) or images.shape[:3] != depths.shape or images.shape[-1] != 3:
+            raise ValueError(
+                f"add_frames: need images (F, H, W, 3) and depths (F, H, W) for {len(cameras)} cameras, "
+                f"got {images.shape} and {depths.shape}"
+            )
+        if (cameras.height, cameras.width) != depths.shape[1:]:
+            raise ValueError(f"add_frames: cameras are {cameras.width}x{cameras.height}, depth is {depths.shape[2]}x{depths.shape[1]}")
+        results = []
+        for i in range(len(cameras)):
+            res = self._align(depths[i], cameras[i], i)
+            if res.accepted:
+                pc = depth_to_points(depths[i], cameras[i], images[i])
+                pc = pc.transformed(np.asarray(res.cache_from_frame))
+                pc = PointCloud(
+                    pc.xyz, pc.rgb, view_ids=np.full(len(pc), self.n_views, np.int64),
+                    confidence=pc.confidence * np.float32(res.inlier_ratio),
+                )
+                self.n_views += 1
+                self._dedup(PointCloud.concat([self._points, pc]))
+            else:
+                log.warning("Cache3D: frame %d not merged: %s", i, res.reason)
+            self.alignments.append(res)
+            results.append(res)
+        return results
+
+    def _align(self, depth: np.ndarray, camera: Cameras, i: int) -> FrameAlignment:
+        s = self.settings
+        d = np.where(np.isfinite(depth), depth, 0.0)
+        h, w = d.shape
+        # a footprint of at least 1.5 px closes the pinholes between sparse cache points, which
+        # would otherwise cut the pixel pairs and the normals the refinement needs
+        ren = self.render(camera, radius_px=max(default_radius(h, w), 1.5))
+        cache_xyz = ren.xyz[0].reshape(-1, 3).double().numpy()
+        cache_ok = ren.mask[0].reshape(-1).numpy() == 0
+        usable = (d > 0) & (edge_confidence(d) >= 0.35)
+        if usable.any():
+            usable &= d <= 8.0 * np.median(d[usable])  # contracted depth is not a similarity of the truth
+        usable = usable.reshape(-1)
+        pix = pixel_centers(h, w).reshape(-1, 2).numpy()
+        frame_xyz = camera.unproject(pix, d.reshape(1, -1).astype(np.float64))[0]
+        pairs = np.flatnonzero(usable & cache_ok)
+        n_pairs = len(pairs)
+
+        def failed(reason: str, res=None) -> FrameAlignment:
+            if res is None:
+                return FrameAlignment(i, False, reason, n_pairs, 0.0, float("inf"), float("nan"))
+            return FrameAlignment(i, False, reason, n_pairs, res.inlier_ratio, res.rmse, res.transform.scale, res.transform.matrix.tolist())
+
+        if n_pairs < s.min_pairs:
+            return failed(f"only {n_pairs} pixels overlap the cache (need {s.min_pairs})")
+        rng = np.random.default_rng(i)
+        if len(pairs) > s.max_pairs:
+            pairs = rng.choice(pairs, s.max_pairs, replace=False)
+        thr = s.inlier_threshold * self.scene_depth
+        res = ransac_umeyama(frame_xyz[pairs], cache_xyz[pairs], threshold=thr, seed=i)
+        src = frame_xyz[usable]
+        if len(src) > 4 * s.max_pairs:  # the refinement never uses more; projecting the rest is waste
+            src = src[rng.choice(len(src), 4 * s.max_pairs, replace=False)]
+        surface = cache_ok.reshape(h, w) & (edge_confidence(ren.depth[0].numpy()) >= 0.35)
+        res = self._refine(res, src, cache_xyz.reshape(h, w, 3), surface, camera, thr, rng)
+        lo, hi = s.scale_range
+        if res.inlier_ratio < s.min_inlier_ratio:
+            return failed(f"only {res.inlier_ratio:.0%} of pixel pairs agree with the cache (need {s.min_inlier_ratio:.0%})", res)
+        if res.rmse > s.max_rmse * self.scene_depth:
+            return failed(f"residual {res.rmse:.3g} exceeds {s.max_rmse} x scene depth", res)
+        if not lo <= res.transform.scale <= hi:
+            return failed(f"scale {res.transform.scale:.3g} outside {s.scale_range}", res)
+        return FrameAlignment(i, True, "", n_pairs, res.inlier_ratio, res.rmse, res.transform.scale, res.transform.matrix.tolist())
+
+    def _refine(self, res: AlignResult, src, cache_xyz, cache_ok, camera: Cameras, thr: float, rng) -> AlignResult:
+        """Projective point-to-plane ICP (KinectFusion-style association) from the RANSAC estimate.
+
+        RANSAC on pixel-aligned pairs is only as good as the pixel grid (a camera off by a little
+        pairs each point with a neighbour of its true partner); point-to-plane refinement against
+        the cache's rendered surface removes that bias in a few rounds.
+        """
+        s = self.settings
+        grid = torch.from_numpy(np.where(cache_ok[..., None], cache_xyz, np.nan))
+        normals = _normal_map(grid)
+        T, best, best_cost = res.transform, res, np.inf
+        for it in range(s.refine_iters + 1):
+            moved = T.apply(src)
+            uv, z = camera.project(moved)
+            q = _bilinear(grid, uv[0]).numpy()
+            n = _bilinear(normals, uv[0]).numpy()
+            ok = np.flatnonzero((z[0] > 0) & np.all(np.isfinite(q), 1) & np.all(np.isfinite(n), 1))
+            if len(ok) < s.min_pairs:
+                break
+            if len(ok) > s.max_pairs:
+                ok = rng.choice(ok, s.max_pairs, replace=False)
+            n = n[ok] / np.linalg.norm(n[ok], axis=1, keepdims=True)
+            r = np.einsum("pi,pi->p", moved[ok] - q[ok], n)
+            cost = float(np.median(np.abs(r)))
+            log.debug("refine %d: cost %.3g pairs %d", it, cost, len(ok))
+            if cost >= best_cost and it > 4:  # once the gate has settled, a step that does not help ends it
+                break
+            inl = np.abs(r) < thr
+            if cost < best_cost:
+                best_cost = cost
+                best = AlignResult(T, inl, float(np.sqrt(np.mean(r[inl] ** 2))) if inl.any() else float("inf"), float(inl.mean()))
+            # annealed gate: wide at first so every surface (not just the best-fitting majority)
+            # pulls on the estimate, then down to 3 robust sigmas of the residuals
+            gate = max(4.0 * thr * 0.5**it, min(thr, 3.0 * 1.4826 * cost), 1e-6 * self.scene_depth)
+            fit = np.abs(r) < gate
+            if it == s.refine_iters or fit.sum() < s.min_pairs:
+                break
+            T = _point_to_plane_step(moved[ok][fit], n[fit], r[fit]) @ T
+        return best
+
+    def _dedup(self, pc: PointCloud) -> None:
+        """Keep one point per voxel (highest confidence, older on ties); coarsen until within budget."""
+        keep = voxel_keep_indices(pc.xyz, self.voxel_size, pc.confidence)
+        while len(keep) > self.max_points:
+            self.voxel_size *= 1.25 * (len(keep) / self.max_points) ** (1 / 3)
+            log.info("Cache3D: %d points over the budget of %d; voxel size now %.4g", len(keep), self.max_points, self.voxel_size)
+            keep = voxel_keep_indices(pc.xyz, self.voxel_size, pc.confidence)
+        self._points = pc.select(keep)
+
+    # -- files ------------------------------------------------------------------------------
+    def save(self, path: str | os.PathLike) -> None:
+        """``path`` (binary PLY: xyz, rgb, confidence, view_id) and ``path`` with ``.json`` (settings, alignment log)."""
+        path = os.fspath(path)
+        with atomic_path(path) as tmp:
+            write_ply(tmp, self._points)
+        meta = {
+            "version": CACHE_FORMAT_VERSION,
+            "points": len(self),
+            "voxel_size": self.voxel_size,
+            "scene_depth": self.scene_depth,
+            "max_points": self.max_points,
+            "n_views": self.n_views,
+            "settings": asdict(self.settings),
+            "alignments": [asdict(a) for a in self.alignments],
+        }
+        atomic_write_json(_sidecar(path), meta)
+
+    @classmethod
+    def load(cls, path: str | os.PathLike) -> "Cache3D":
+        path = os.fspath(path)
+        try:
+            with open(_sidecar(path), encoding="utf-8") as f:
+                meta = json.load(f)
+        except FileNotFoundError:
+            raise FileNotFoundError(f"Cache3D.load: {_sidecar(path)} (the JSON beside the PLY) is missing") from None
+        if meta.get("version") != CACHE_FORMAT_VERSION:
+            raise ValueError(f"Cache3D.load: {path}: format version {meta.get('version')} is not {CACHE_FORMAT_VERSION}")
+        settings = meta["settings"]
+        settings["scale_range"] = tuple(settings["scale_range"])
+        cache = cls.__new__(cls)
+        cache._points = read_ply(path)
+        cache.voxel_size = float(meta["voxel_size"])
+        cache.scene_depth = float(meta["scene_depth"])
+        cache.max_points = int(meta["max_points"])
+        cache.n_views = int(meta["n_views"])
+        cache.settings = AlignSettings(**settings)
+        cache.alignments = [FrameAlignment(**a) for a in meta["alignments"]]
+        return cache
+
+
+def _bilinear(grid: torch.Tensor, uv: np.ndarray) -> torch.Tensor:
+    """(H, W, C) map sampled at continuous pixel coords (P, 2); NaN outside or next to NaN texels."""
+    h, w = grid.shape[:2]
+    x, y = torch.from_numpy(uv[:, 0] - 0.5), torch.from_numpy(uv[:, 1] - 0.5)
+    x0, y0 = torch.floor(x), torch.floor(y)
+    fx, fy = (x - x0)[:, None], (y - y0)[:, None]
+    x0, y0 = x0.long(), y0.long()
+    inside = (x0 >= 0) & (x0 < w - 1) & (y0 >= 0) & (y0 < h - 1)
+    i = torch.where(inside, y0 * w + x0, 0)
+    flat = grid.reshape(h * w, -1)  # 1-D index_select is far cheaper than 2-D advanced indexing
+
+    def at(k: torch.Tensor) -> torch.Tensor:
+        return flat.index_select(0, k)
+
+    top = at(i) * (1 - fx) + at(i + 1) * fx
+    out = top * (1 - fy) + (at(i + w) * (1 - fx) + at(i + w + 1) * fx) * fy
+    return torch.where(inside[:, None], out, torch.nan)
+
+
+def _normal_map(grid: torch.Tensor) -> torch.Tensor:
+    """(H, W, 3) unit normals of an xyz map from central differences; NaN at borders and beside holes."""
+    out = torch.full_like(grid, torch.nan)
+    dx = grid[1:-1, 2:] - grid[1:-1, :-2]
+    dy = grid[2:, 1:-1] - grid[:-2, 1:-1]
+    out[1:-1, 1:-1] = torch.nn.functional.normalize(torch.cross(dx, dy, dim=-1), dim=-1)
+    return out
+
+
+def _point_to_plane_step(p: np.ndarray, n: np.ndarray, r: np.ndarray) -> Sim3:
+    """Linearised Sim(3) update minimising sum(((1 + sigma)(p + w x p) + t - q) . n)^2 (residual r)."""
+    from scipy.spatial.transform import Rotation
+
+    J = np.concatenate([np.cross(p, n), n, np.einsum("pi,pi->p", p, n)[:, None]], 1)  # d r / d(w, t, sigma)
+    A = J.T @ J
+    # Levenberg-Marquardt damping: directions the surfaces hardly constrain must not jump on noise
+    A += 1e-3 * np.diag(np.diag(A)) + 1e-9 * np.trace(A) * np.eye(7)
+    x = np.linalg.solve(A, -J.T @ r)
+    return Sim3(float(1.0 + x[6]), Rotation.from_rotvec(x[:3]).as_matrix(), x[3:6])
+
+
+def _sidecar(path: str) -> str:
+    return os.path.splitext(path)[0] + ".json"
