@@ -164,3 +164,62 @@ def test_first_camera_plus_icp_alignment(rng):
     T = align_by_first_camera(rec_pts, gt_pts, rec_cam, gt_cam)
     assert T.scale == pytest.approx(1 / 0.8, rel=1e-3)
     assert np.abs(T.apply(rec_pts) - gt_pts).max() < 1e-3
+
+
+# -- LPIPS from local weights -------------------------------------------------------------------------------
+def _fake_reference_weights(folder, seed=0):
+    """Random tensors under the reference implementation's key names, in two files as users have them."""
+    import torch
+    from safetensors.torch import save_file
+
+    from worldstereo.eval.lpips import LPIPSAlex
+
+    torch.manual_seed(seed)
+    net = LPIPSAlex()
+    feats = {}
+    for k, idx in enumerate((0, 3, 6, 8, 10)):
+        feats[f"features.{idx}.weight"] = net.convs[k].weight.detach().clone()
+        feats[f"features.{idx}.bias"] = net.convs[k].bias.detach().clone()
+    lins = {f"lin{k}.model.1.weight": net.lins[k].weight.detach().abs().clone() for k in range(5)}
+    save_file(feats, str(folder / "alexnet.safetensors"))
+    torch.save(lins, folder / "alex.pth")
+    return net
+
+
+def test_lpips_from_local_weights(tmp_path, rng):
+    from worldstereo.eval import load_lpips, lpips
+
+    _fake_reference_weights(tmp_path)
+    net = load_lpips(tmp_path)
+    a = rng.random((2, 64, 64, 3)).astype(np.float32)
+    b = np.clip(a + rng.normal(scale=0.2, size=a.shape), 0, 1).astype(np.float32)
+    assert lpips(a, a, net) == pytest.approx(0.0, abs=1e-7)
+    d = lpips(a, b, net)
+    assert d > 0 and d == pytest.approx(lpips(b, a, net), rel=1e-5)
+    assert lpips(a, np.clip(a + 0.4 * (b - a), 0, 1), net) < d  # closer image, smaller distance
+
+
+def test_lpips_without_weights_is_an_error_not_a_number(tmp_path):
+    from worldstereo.eval import load_lpips
+
+    with pytest.raises(FileNotFoundError, match="no LPIPS weights"):
+        load_lpips(tmp_path / "missing")
+    (tmp_path / "w").mkdir()
+    import torch
+
+    torch.save({"lin0.model.1.weight": torch.zeros(1, 64, 1, 1)}, tmp_path / "w" / "alex.pth")
+    with pytest.raises(ValueError, match="missing"):
+        load_lpips(tmp_path / "w")
+
+
+def test_masked_scores_split_visible_and_disoccluded(rng):
+    from worldstereo.eval import masked_scores
+
+    gt = rng.random((2, 32, 32, 3))
+    gen = gt.copy()
+    hole = np.zeros((2, 32, 32), bool)
+    hole[:, :, 20:] = True
+    gen[hole] = rng.random((int(hole.sum()), 3))
+    s = masked_scores(gen, gt, hole)
+    assert s["psnr_visible"] == float("inf") and s["psnr_disoccluded"] < 15
+    assert s["disoccluded_share"] == pytest.approx(12 / 32)
