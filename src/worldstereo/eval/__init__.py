@@ -2,6 +2,7 @@
 
 from .camera_metrics import ate, camera_metrics, pose_auc, rot_err, trans_err
 from .lpips import LPIPSAlex, load_lpips, lpips
+from .groundtruth import SyntheticGroundTruth
 from .image_metrics import masked_scores, psnr, ssim, ssim_map
 from .poses import CameraEstimate, backends, estimate_cameras, register_backend
 from .pointcloud_metrics import (
@@ -10,6 +11,7 @@ from .pointcloud_metrics import (
 )
 
 __all__ = [
+    "SyntheticGroundTruth",
     "ate", "camera_metrics", "pose_auc", "rot_err", "trans_err",
     "LPIPSAlex", "load_lpips", "lpips",
     "masked_scores", "psnr", "ssim", "ssim_map",

@@ -72,6 +72,18 @@ def sample_targets(n: int, every: int = 4) -> np.ndarray:
     return np.unique(np.round(np.linspace(0, n - 1, f)).astype(np.int64))
 
 
+def clip_keyframes(n: int, stride: Optional[int] = None) -> list[int]:
+    """Which frames of an n-frame clip are remembered: the official 8 keyframes (3, 6, 9, 12, 14,
+    16, 18, 20) of a 21-frame clip by default, otherwise every ``stride``-th frame (default
+    ``DEFAULT_STRIDE``) ending at the last one."""
+    if stride is None and n == 21:
+        return list(KEYFRAMES_21)
+    step = DEFAULT_STRIDE if stride is None else int(stride)
+    if step < 1:
+        raise ValueError(f"MemoryBank.add_clip: stride must be >= 1, got {stride}")
+    return list(range(n - 1, -1, -step))[::-1]
+
+
 class MemoryBank:
     """The frames available as references.
 
@@ -123,13 +135,7 @@ class MemoryBank:
         n = len(frames)
         if n != len(cameras):
             raise ValueError(f"MemoryBank.add_clip: {n} frames for {len(cameras)} cameras")
-        if stride is None and n == 21:
-            keep = list(KEYFRAMES_21)
-        else:
-            step = DEFAULT_STRIDE if stride is None else int(stride)
-            if step < 1:
-                raise ValueError(f"MemoryBank.add_clip: stride must be >= 1, got {stride}")
-            keep = list(range(n - 1, -1, -step))[::-1]
+        keep = clip_keyframes(n, stride)
         return [
             self.add(frames[i], cameras[i], None if depths is None else depths[i], source, i) for i in keep
         ]

@@ -1,0 +1,255 @@
+"""The public API: ``WorldStereo.from_pretrained(...).generate / generate_from_panorama / generate_scene``."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+from typing import Any, Callable, Optional, Sequence, Union
+
+import numpy as np
+
+from ..atomic import atomic_path
+from ..camera import CameraTrajectory, Cameras, default_plan, load_trajectory
+from .depth import DepthBackend, depth_backend
+from .generators import GENERATORS, Generator, build_generator
+from .inputs import InputError, check_panorama, load_depth, load_image, resolve_intrinsics
+from .rundir import RunDirectory
+from .scene import Evaluator, ProgressCallback, SceneRun, SceneRunner
+from .scene_state import SceneState, resize_depth, resize_image
+from .video import write_frames, write_video
+
+log = logging.getLogger(__name__)
+
+DEFAULT_MODEL = "worldstereo-tiny"
+DEFAULT_FRAMES = 21
+DEFAULT_MAX_SIDE = 512
+ImageLike = Union[str, os.PathLike, np.ndarray]
+
+
+def bundled_models() -> dict[str, Path]:
+    """Names of the models shipped in the package and their folders."""
+    root = Path(str(resources.files("worldstereo") / "assets" / "models"))
+    return {DEFAULT_MODEL: root / DEFAULT_MODEL}
+
+
+@dataclass
+class GeneratedVideo:
+    """One generated trajectory: frames (N, H, W, 3) float32 in [0, 1], their cameras, the Cache3D
+    renders and hole masks it was conditioned on, the retrieved references, and depth."""
+
+    frames: np.ndarray
+    cameras: Cameras
+    renders: np.ndarray
+    masks: np.ndarray
+    references: Optional[dict] = None
+    depth: Optional[np.ndarray] = None
+    info: dict = field(default_factory=dict)
+    fps: float = 16.0
+
+    def save(self, path: str | os.PathLike) -> Path:
+        """H.264 mp4 of the frames."""
+        return write_video(path, self.frames, fps=self.fps)
+
+    def save_frames(self, folder: str | os.PathLike) -> list[Path]:
+        """One PNG per frame (lossless)."""
+        return write_frames(folder, self.frames)
+
+
+@dataclass
+class SceneInput:
+    """A prepared input at the working size, with where each part came from."""
+
+    state: SceneState
+    record: dict
+    evaluator: Optional[Evaluator] = None
+    image_path: Optional[Path] = None
+
+
+def _sample_folder(x: Any) -> Optional[Path]:
+    """A bundled sample name or a sample folder (holds meta.json) -> its folder."""
+    if isinstance(x, np.ndarray):
+        return None
+    p = Path(x)
+    if p.is_dir() and (p / "meta.json").is_file():
+        return p
+    from ..data.samples import SPECS, samples_dir
+
+    if str(x) in SPECS and not p.exists():
+        return samples_dir() / str(x)
+    return None
+
+
+class WorldStereo:
+    """Camera-guided, memory-conditioned video generation for one scene at a time.
+
+    Args:
+        generator: a backend (``tiny``, ``wan`` or ``warp``; see :func:`build_generator`).
+        depth_model: optional local ``transformers`` depth model folder for plain photos.
+    """
+
+    def __init__(self, generator: Generator, depth_model: Optional[str | os.PathLike] = None,
+                 max_side: Optional[int] = DEFAULT_MAX_SIDE):
+        self.generator = generator
+        self.depth_model = depth_model
+        self.max_side = max_side
+
+    @classmethod
+    def from_pretrained(cls, name_or_path: str | os.PathLike = DEFAULT_MODEL, device: Optional[str] = None,
+                        dtype: Any = None, generator: Optional[str] = None, **kwargs: Any) -> "WorldStereo":
+        """A bundled model by name (default ``worldstereo-tiny``), ``warp``, or a local directory
+        (our ``save_pretrained`` layout, or a diffusers-layout Wan2.1-I2V directory). Nothing is
+        ever downloaded; a missing directory or incomplete weights raise a clear error."""
+        name = str(name_or_path)
+        if generator is None:
+            generator = "warp" if name == "warp" else "tiny" if name in bundled_models() else None
+        if generator == "warp":
+            return cls(build_generator("warp"), **kwargs)
+        if generator not in (None, *GENERATORS):
+            raise ValueError(f"generator {generator!r} is not one of {', '.join(GENERATORS)}")
+        model_dir = bundled_models().get(name, Path(name))
+        return cls(build_generator(generator or "auto-dir", model_dir=model_dir, device=device, dtype=dtype), **kwargs)
+
+    # -- inputs -------------------------------------------------------------------------------------
+    def prepare(self, image: Any, depth: Any = None, K: Any = None, fov: Optional[float] = None,
+                panorama: Optional[bool] = None, depth_model: Optional[str | os.PathLike] = None) -> SceneInput:
+        """Read and check the inputs, pick the working size, build the initial memories."""
+        record: dict = {}
+        evaluator = None
+        sample_dir = _sample_folder(image)
+        sample_depth = None
+        image_path = None
+        if sample_dir is not None:
+            from ..data.samples import read_sample
+            from ..eval import SyntheticGroundTruth
+
+            sample = read_sample(sample_dir)
+            img, sample_depth = sample.image, sample.depth
+            K = sample.K if K is None and fov is None else K
+            panorama = sample.meta.get("projection") == "equirectangular" if panorama is None else panorama
+            evaluator = SyntheticGroundTruth.from_meta(sample.meta)
+            image_path = sample_dir / "image.png"
+            record["sample"] = sample.name
+        elif isinstance(image, np.ndarray):
+            img = np.asarray(image, dtype=np.float32)
+            if img.ndim != 3 or img.shape[-1] != 3:
+                raise InputError(f"image: expected an (H, W, 3) array, got shape {img.shape}")
+        else:
+            image_path = Path(image)
+            img = load_image(image_path)
+        h0, w0 = img.shape[:2]
+        backend: DepthBackend = depth_backend(depth, depth_model or self.depth_model, sample_depth,
+                                              source=str(image_path or "image"))
+        if panorama:
+            check_panorama(img, str(image_path or "panorama"))
+            est = backend.estimate(img)
+            h, w = self.generator.working_size(*self._pano_view_size(), self.max_side)
+            state = SceneState.from_panorama(img, est.depth, h, w)
+            record.update({"kind": "panorama", "depth_source": est.source, "K_source": "panorama-forward-90"})
+        else:
+            est = backend.estimate(img)
+            K0, k_src = resolve_intrinsics((h0, w0), fov, K, est.K)
+            h, w = self.generator.working_size(h0, w0, self.max_side)
+            if (h, w) != (h0, w0):
+                log.info("input resized from %dx%d to %dx%d (the %s generator works at multiples of %d, long side <= %s)",
+                         w0, h0, w, h, self.generator.name, self.generator.size_multiple, self.max_side)
+            Kw = np.diag([w / w0, h / h0, 1.0]) @ K0
+            state = SceneState.from_image(resize_image(img, h, w), resize_depth(est.depth, h, w), Kw)
+            record.update({"kind": "image", "depth_source": est.source, "K_source": k_src})
+        record.update({"input_size": [w0, h0], "working_size": [state.width, state.height]})
+        return SceneInput(state, record, evaluator, image_path)
+
+    def _pano_view_size(self) -> tuple[int, int]:
+        return (480, 832) if self.max_side is None else (round(self.max_side * 480 / 832), self.max_side)
+
+    def _frames(self, n_frames: Optional[int]) -> int:
+        return int(n_frames or self.generator.num_frames or DEFAULT_FRAMES)
+
+    def plan(self, state: SceneState, trajectories: Optional[Sequence[Any]] = None,
+             n_frames: Optional[int] = None) -> list[CameraTrajectory]:
+        """The trajectories to generate: the paper's default plan, or files/objects given."""
+        n = self._frames(n_frames)
+        if trajectories is None:
+            return default_plan(state.median_depth, state.K, state.width, state.height, n)
+        out = []
+        for t in trajectories:
+            traj = t if isinstance(t, CameraTrajectory) else load_trajectory(t)
+            if self.generator.num_frames and len(traj) != self.generator.num_frames:
+                from ..camera import resample
+
+                log.info("trajectory %s resampled from %d to %d frames for the %s generator", traj.name, len(traj),
+                         self.generator.num_frames, self.generator.name)
+                traj = resample(traj, self.generator.num_frames)
+            out.append(traj.with_cameras(traj.cameras.resized(state.width, state.height)))
+        return out
+
+    # -- single trajectory ----------------------------------------------------------------------------
+    def generate(self, image: ImageLike, camera_trajectory: CameraTrajectory | str, depth: Any = None, K: Any = None,
+                 references: Optional[Sequence[tuple[np.ndarray, Cameras]]] = None, steps: Optional[int] = None,
+                 guidance: Optional[float] = None, seed: int = 0, use_ggm: bool = True,
+                 use_ssm: bool = True) -> GeneratedVideo:
+        """One camera-controlled video from one image. ``references``: extra (image, camera) pairs put
+        into the memory bank before retrieval (the input view is always there)."""
+        prepared = self.prepare(image, depth, K)
+        return self._one(prepared.state, camera_trajectory, references, steps, guidance, seed, use_ggm, use_ssm)
+
+    def generate_from_panorama(self, panorama_path: ImageLike, camera_trajectory: CameraTrajectory | str,
+                               depth: Any = None, steps: Optional[int] = None, seed: int = 0) -> GeneratedVideo:
+        """One video starting at the panorama's forward view; the 27 panorama crops are the memory bank."""
+        prepared = self.prepare(panorama_path, depth, panorama=True)
+        return self._one(prepared.state, camera_trajectory, None, steps, None, seed, True, True)
+
+    def _one(self, state: SceneState, traj: Any, references, steps, guidance, seed, use_ggm, use_ssm) -> GeneratedVideo:
+        traj = self.plan(state, [traj])[0]
+        for img, cam in references or []:
+            state.bank.add(resize_image(np.asarray(img, np.float32), cam.height, cam.width), cam, source="user")
+        runner = SceneRunner(self.generator, None, state, use_ggm, use_ssm, steps=steps, guidance=guidance, seed=seed)
+        out = runner.generate(traj, 0)
+        return GeneratedVideo(out.frames, out.cameras, out.renders, out.masks, out.references, out.depth,
+                              {"generator": self.generator.name, "depth_source": out.depth_source, **out.info}, traj.fps)
+
+    # -- the full multi-trajectory loop ---------------------------------------------------------------
+    def generate_scene(self, image_or_panorama: ImageLike, trajectories: Optional[Sequence[Any]] = None,
+                       output_dir: str | os.PathLike = "out/run", resume: bool = True, use_ggm: bool = True,
+                       use_ssm: bool = True, depth: Any = None, K: Any = None, fov: Optional[float] = None,
+                       panorama: Optional[bool] = None, n_frames: Optional[int] = None, steps: Optional[int] = None,
+                       guidance: Optional[float] = None, seed: int = 0,
+                       progress: Optional[ProgressCallback] = None,
+                       on_trajectory_done: Optional[Callable[[str], None]] = None) -> SceneRun:
+        """Generate every trajectory (default plan: orbit -> up -> right -> left) with both memories,
+        writing a resumable run directory (DESIGN §6) in ``output_dir``."""
+        prepared = self.prepare(image_or_panorama, depth, K, fov, panorama)
+        state = prepared.state
+        plan = self.plan(state, trajectories, n_frames)
+        inputs: dict[str, Any] = {}
+        if prepared.image_path is not None:
+            inputs["image"] = prepared.image_path
+        else:
+            inputs["image"] = {"sha256": hashlib.sha256(np.ascontiguousarray(state.image).tobytes()).hexdigest()}
+        if isinstance(depth, (str, os.PathLike)):
+            inputs["depth"] = depth
+        settings = {
+            "generator": self.generator.describe(), "use_ggm": use_ggm, "use_ssm": use_ssm, "seed": seed,
+            "steps": steps, "guidance": guidance, "working_size": [state.width, state.height],
+            "K": np.round(state.K, 9).tolist(), "max_side": self.max_side,
+            "trajectories": [hashlib.sha256(json.dumps(t.to_dict()).encode()).hexdigest()[:16] for t in plan],
+            "trajectory_names": [t.name for t in plan],
+        }
+        run = RunDirectory.open(output_dir, inputs, settings, resume=resume)
+        run.record.update({"input": prepared.record, "order": [t.name for t in plan]})
+        if self.generator.untrained:
+            run.record.setdefault("warnings", []).append(
+                f"the {self.generator.name} generator has untrained (random) weights: frames are not meaningful")
+        with atomic_path(run.path("input.png")) as tmp:
+            import imageio.v3 as iio
+
+            iio.imwrite(tmp, (np.clip(state.image, 0, 1) * 255 + 0.5).astype(np.uint8), extension=".png")
+        run.save()
+        runner = SceneRunner(self.generator, run, state, use_ggm, use_ssm, evaluator=prepared.evaluator, steps=steps,
+                             guidance=guidance, seed=seed, progress=progress)
+        runner.run_all(plan, on_done=on_trajectory_done)
+        return SceneRun(run.root, state, plan, run.record)
