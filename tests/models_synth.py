@@ -75,3 +75,15 @@ def pointmaps(cams: Cameras, height: int, width: int) -> tuple[torch.Tensor, tor
 def to_model(frames: np.ndarray) -> torch.Tensor:
     """(F, H, W, 3) -> (1, 3, F, H, W)."""
     return torch.from_numpy(frames).permute(3, 0, 1, 2)[None].contiguous()
+
+
+class one_thread:
+    """Run torch on one thread inside the block: the CI machine's cores are shared, and oversubscribing
+    them makes the small matmuls of the tiny model several times slower."""
+
+    def __enter__(self):
+        self.n = torch.get_num_threads()
+        torch.set_num_threads(1)
+
+    def __exit__(self, *exc):
+        torch.set_num_threads(self.n)

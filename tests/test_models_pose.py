@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import roma
 import torch
-from models_synth import plane_clip, pointmaps, to_model
+from models_synth import one_thread, plane_clip, pointmaps, to_model
 from scipy.spatial.transform import Rotation
 
 from worldstereo.models import (Conditioning, PointmapPrediction, WorldStereoModel, estimate_focal, get_config,
@@ -60,6 +60,11 @@ def _rot_err_deg(R_a: np.ndarray, R_b: np.ndarray) -> np.ndarray:
 
 
 def test_pose_head_overfits_one_clip():
+    with one_thread():
+        _test_pose_head_overfits_one_clip()
+
+
+def _test_pose_head_overfits_one_clip():
     """V2C features of one clip from a frozen tiny backbone; the head alone learns the pointmaps (< 2° per frame)."""
     torch.manual_seed(0)
     cfg = get_config("tiny")

@@ -1,0 +1,70 @@
+"""Latent codecs: pixel-unshuffle losslessness and layout, Wan-VAE wrapper, Wan's temporal mask folding."""
+
+import pytest
+import torch
+from diffusers import AutoencoderKLWan
+
+from worldstereo.models import PixelUnshuffleCodec, WanVAECodec, fold_time
+
+
+def test_pixel_unshuffle_round_trip_is_lossless_and_deterministic():
+    codec = PixelUnshuffleCodec(4)
+    x = torch.rand(2, 3, 5, 32, 48)
+    z = codec.encode(x)
+    assert z.shape == (2, 48, 5, 8, 12)
+    assert torch.equal(z, codec.encode(x))
+    assert torch.allclose(codec.decode(z), x, atol=1e-6)
+    assert codec.latent_shape(5, 32, 48) == (48, 5, 8, 12)
+
+
+def test_convention_pixel_unshuffle_channel_layout():
+    """Latent channel c·f² + dy·f + dx at (i, j) holds pixel (i·f + dy, j·f + dx) of colour c, mapped to [-1, 1]."""
+    f = 4
+    x = torch.rand(1, 3, 1, 16, 16)
+    z = PixelUnshuffleCodec(f).encode(x)
+    c, dy, dx, i, j = 2, 1, 3, 2, 1
+    assert z[0, c * f * f + dy * f + dx, 0, i, j] == pytest.approx(float(2 * x[0, c, 0, i * f + dy, j * f + dx] - 1))
+
+
+def test_codec_rejects_bad_sizes():
+    with pytest.raises(ValueError, match="multiple of the codec factor"):
+        PixelUnshuffleCodec(4).encode(torch.rand(1, 3, 2, 30, 32))
+
+
+def test_convention_fold_time_matches_wan_i2v_mask():
+    """Same layout as diffusers' WanImageToVideoPipeline.prepare_latents builds for its first-frame mask."""
+    num_frames, t, h, w = 9, 4, 2, 3
+    mask = torch.ones(1, 1, num_frames, h, w)
+    mask[:, :, 1:] = 0
+    first = torch.repeat_interleave(mask[:, :, 0:1], dim=2, repeats=t)
+    wan = torch.concat([first, mask[:, :, 1:]], dim=2).view(1, -1, t, h, w).transpose(1, 2)
+    assert torch.equal(fold_time(mask, t), wan)
+    multi = torch.rand(2, 3, num_frames, h, w)
+    folded = fold_time(multi, t)
+    assert folded.shape == (2, 12, 3, h, w)
+    assert torch.equal(folded[:, 4:8, 2], multi[:, 1, 5:9])
+
+
+def _tiny_vae() -> AutoencoderKLWan:
+    torch.manual_seed(0)
+    return AutoencoderKLWan(base_dim=8, z_dim=4, dim_mult=[1, 1, 1, 1], num_res_blocks=1,
+                            latents_mean=[0.1, -0.2, 0.3, 0.0], latents_std=[2.0, 1.0, 0.5, 1.5]).eval()
+
+
+def test_wan_vae_codec_normalises_and_encodes_keyframes_independently(tmp_path):
+    vae = _tiny_vae()
+    vae.save_pretrained(tmp_path / "vae")
+    codec = WanVAECodec.from_pretrained(str(tmp_path))
+    assert (codec.channels, codec.spatial_factor, codec.temporal_factor) == (4, 8, 4)
+    x = torch.rand(1, 3, 5, 16, 16)
+    with torch.no_grad():
+        z = codec.encode(x)
+        raw = vae.encode(x * 2 - 1).latent_dist.mode()
+        mean = torch.tensor([0.1, -0.2, 0.3, 0.0]).view(1, 4, 1, 1, 1)
+        std = torch.tensor([2.0, 1.0, 0.5, 1.5]).view(1, 4, 1, 1, 1)
+        assert z.shape == (1, 4, 2, 2, 2)
+        assert torch.allclose(z, (raw - mean) / std, atol=1e-5)
+        keys = codec.encode(x, keyframes=True)
+        assert keys.shape == (1, 4, 5, 2, 2)
+        assert torch.allclose(keys[:, :, 3:4], codec.encode(x[:, :, 3:4]), atol=1e-5)
+        assert codec.decode(z).shape == (1, 3, 5, 16, 16)
