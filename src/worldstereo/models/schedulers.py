@@ -89,8 +89,10 @@ def sample_unipc(model: VelocityFn, noise: torch.Tensor, steps: int = 40, guidan
                                         use_flow_sigmas=True, flow_shift=shift)
     scheduler.set_timesteps(steps, device=noise.device)
     x = noise
-    for t in scheduler.timesteps:
-        v = guided_velocity(model, x, t.to(x.dtype).expand(x.shape[0]), guidance_scale)
+    for i, t in enumerate(scheduler.timesteps):
+        # the scheduler's integer timesteps are rounded; the model gets the exact σ it integrates at
+        timestep = _timestep(scheduler.sigmas[i].double(), x, num_train_timesteps)
+        v = guided_velocity(model, x, timestep, guidance_scale)
         x = scheduler.step(v, t, x, return_dict=False)[0]
     return x
 
