@@ -68,3 +68,26 @@ def test_wan_vae_codec_normalises_and_encodes_keyframes_independently(tmp_path):
         assert keys.shape == (1, 4, 5, 2, 2)
         assert torch.allclose(keys[:, :, 3:4], codec.encode(x[:, :, 3:4]), atol=1e-5)
         assert codec.decode(z).shape == (1, 3, 5, 16, 16)
+
+
+def test_camera_condition_stacks_render_latents_mask_and_pooled_rays():
+    import numpy as np
+
+    from worldstereo.camera import Cameras, intrinsics_from_fov, plucker_rays
+    from worldstereo.models import camera_condition, camera_condition_channels
+
+    codec = PixelUnshuffleCodec(4)
+    K = intrinsics_from_fov(60.0, 32, 32)
+    T = np.repeat(np.eye(4)[None], 3, 0)
+    T[:, 0, 3] = [0.0, 0.5, 1.0]
+    cams = Cameras(np.repeat(K[None], 3, 0), T, 32, 32)
+    rays = plucker_rays(cams, 32, 32).permute(1, 0, 2, 3)[None]
+    render = torch.rand(1, 3, 3, 32, 32)
+    hole = torch.zeros(1, 1, 3, 32, 32)
+    hole[..., :16, :] = 1
+    cond = camera_condition(codec, render, hole, rays)
+    assert cond.shape == (1, camera_condition_channels(codec), 3, 8, 8) == (1, 55, 3, 8, 8)
+    assert torch.equal(cond[:, :48], codec.encode(render))
+    assert torch.equal(cond[0, 48, :, :4], torch.ones(3, 4, 8)) and torch.equal(cond[0, 48, :, 4:], torch.zeros(3, 4, 8))
+    pooled = rays[0, :, 1, :4, :4].mean(dim=(1, 2))
+    assert torch.allclose(cond[0, 49:55, 1, 0, 0], pooled, atol=1e-6)

@@ -2,6 +2,7 @@
 
 import pytest
 import torch
+from models_synth import one_thread
 
 from worldstereo.models import (WorldStereoModel, dmd_generator_loss, dmd_rollout, dmd_sigmas, euler_sigmas,
                                 fake_score_loss, sample_dmd, sample_euler, sample_unipc, shift_sigma)
@@ -51,6 +52,7 @@ def _counting_model():
     torch.manual_seed(0)
     cfg = WorldStereoModel.from_config("tiny").config
     cfg.camera.enabled = cfg.ssm.enabled = cfg.pose.enabled = False
+    cfg.backbone.num_layers = 1  # counting passes, not judging quality
     model = WorldStereoModel(cfg).eval()
     calls = []
     model.backbone.transformer.patch_embedding.register_forward_hook(lambda *a: calls.append(1))
@@ -61,12 +63,16 @@ def test_sampler_forward_pass_counts():
     from worldstereo.models import Conditioning
 
     model, calls = _counting_model()
-    cond = Conditioning(*model.image_condition(torch.rand(1, 3, 64, 64), 3))
-    noise = torch.randn(1, 48, 3, 16, 16)
-    model.generate(cond, noise, sampler="euler", steps=40, guidance_scale=5.0)
-    assert len(calls) == 80
-    calls.clear()
-    out = model.generate(cond, noise, sampler="dmd")
+    cond = Conditioning(*model.image_condition(torch.rand(1, 3, 64, 64), 2))
+    noise = torch.randn(1, 48, 2, 16, 16)
+    with one_thread():
+        model.generate(cond, noise, sampler="euler")  # defaults: 40 steps, CFG 5.0
+        assert len(calls) == 80
+        calls.clear()
+        model.generate(cond, noise, sampler="euler", steps=5, guidance_scale=1.0)
+        assert len(calls) == 5
+        calls.clear()
+        out = model.generate(cond, noise, sampler="dmd")
     assert len(calls) == 4
     assert torch.isfinite(out).all()
 
