@@ -121,6 +121,7 @@ class WanVAECodec(LatentCodec):
         if not (root / "config.json").is_file():
             raise ValueError(f"no Wan VAE at {path}: expected config.json there or in its vae/ subfolder")
         vae = AutoencoderKLWan.from_pretrained(str(root), local_files_only=True, torch_dtype=torch_dtype)
+        logger.info("loaded Wan VAE from %s", root)
         return cls(vae.eval())
 
     def encode(self, frames: torch.Tensor, keyframes: bool = False) -> torch.Tensor:

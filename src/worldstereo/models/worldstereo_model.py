@@ -88,6 +88,8 @@ class WorldStereoModel(nn.Module):
             codec: LatentCodec = WanVAECodec.from_pretrained(str(root / "vae"))
         else:
             codec = build_codec(config.codec.kind, config.codec.factor, config.codec.path)
+        logger.info("loaded Wan backbone (%d blocks) from %s; camera/SSM branches and pose head are fresh",
+                    len(backbone.blocks), model_dir)
         return cls(config, codec=codec, backbone=backbone)
 
     # ---- conditions -------------------------------------------------------------------------------
@@ -217,9 +219,6 @@ class WorldStereoModel(nn.Module):
         return latents, [register_cameras(pred, width, height, i) for i in range(noise.shape[0])]
 
     # ---- persistence ------------------------------------------------------------------------------
-    def component(self, name: str) -> nn.Module | None:
-        return getattr(self, name)
-
     def save_pretrained(self, directory: str | Path) -> None:
         """Write ``config.json`` and ``<component>.safetensors`` for every present component."""
         from safetensors.torch import save_file
@@ -227,13 +226,14 @@ class WorldStereoModel(nn.Module):
         root = Path(directory)
         root.mkdir(parents=True, exist_ok=True)
         for name in COMPONENTS:
-            module = self.component(name)
+            module = getattr(self, name)
             if module is None:
                 continue
             tensors = {k: v.detach().contiguous().clone() for k, v in module.state_dict().items()}
             with atomic_path(root / f"{name}.safetensors") as tmp:
                 save_file(tensors, str(tmp), metadata={"format": "pt", "component": name})
         atomic_write_json(root / "config.json", self.config.to_dict())
+        logger.info("saved WorldStereo model %r to %s", self.config.name, root)
 
     @classmethod
     def from_pretrained(cls, directory: str | Path, torch_dtype: torch.dtype | None = None) -> "WorldStereoModel":
@@ -246,7 +246,7 @@ class WorldStereoModel(nn.Module):
             raise ValueError(f"no WorldStereo model at {root}: config.json is missing")
         model = cls(ModelConfig.from_dict(json.loads(cfg_path.read_text())))
         for name in COMPONENTS:
-            module = model.component(name)
+            module = getattr(model, name)
             if module is None:
                 continue
             path = root / f"{name}.safetensors"
@@ -255,4 +255,5 @@ class WorldStereoModel(nn.Module):
             module.load_state_dict(load_file(str(path)), strict=True)
         if torch_dtype is not None:
             model.to(torch_dtype)
+        logger.info("loaded WorldStereo model %r from %s", model.config.name, root)
         return model.eval()
