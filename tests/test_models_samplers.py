@@ -135,3 +135,22 @@ def test_dmd_rollout_keeps_gradient_only_at_the_exit_step():
     assert calls == [False, False, True]
     out.sum().backward()
     assert w.grad is not None
+
+
+def test_model_scores_plug_into_the_dmd_losses():
+    """Teacher (CFG 5) as the real score and the same network as the fake score: the losses run on model tensors,
+    and identical real and fake scores give no generator gradient."""
+    from worldstereo.models import Conditioning
+
+    model, calls = _counting_model()
+    cond = Conditioning(*model.image_condition(torch.rand(1, 3, 64, 64), 2))
+    x0 = torch.randn(1, 48, 2, 16, 16, requires_grad=True)
+    noise, sigma = torch.randn(1, 48, 2, 16, 16), torch.tensor([0.5])
+    with one_thread():
+        same = dmd_generator_loss(x0, model.score_fn(cond, 5.0), model.score_fn(cond, 5.0), sigma, noise)
+        same.backward()
+        assert len(calls) == 4  # two CFG passes for each score
+        assert float(x0.grad.abs().max()) == 0.0
+        fake = fake_score_loss(model.score_fn(cond), x0, noise, sigma)
+        fake.backward()
+    assert model.backbone.transformer.proj_out.weight.grad is not None

@@ -5,6 +5,7 @@ from .camera_branch import CameraBranch, camera_condition, camera_condition_chan
 from .codecs import LatentCodec, PixelUnshuffleCodec, WanVAECodec, build_codec, fold_time
 from .configs import (BackboneConfig, CameraBranchConfig, CodecConfig, ModelConfig, PoseHeadConfig,
                       SchedulerConfig, SSMBranchConfig, get_config)
+from .encoders import CLIPImageEncoder, UMT5PromptEncoder
 from .losses import dmd_generator_loss, fake_score_loss, flow_matching_loss, pointmap_loss
 from .pose_head import PointmapPrediction, PoseHead
 from .registration import estimate_focal, register_cameras, weighted_umeyama
@@ -19,6 +20,7 @@ __all__ = [
     "LatentCodec", "PixelUnshuffleCodec", "WanVAECodec", "build_codec", "fold_time",
     "BackboneConfig", "CameraBranchConfig", "CodecConfig", "ModelConfig", "PoseHeadConfig", "SchedulerConfig",
     "SSMBranchConfig", "get_config",
+    "CLIPImageEncoder", "UMT5PromptEncoder",
     "dmd_generator_loss", "fake_score_loss", "flow_matching_loss", "pointmap_loss",
     "PointmapPrediction", "PoseHead", "estimate_focal", "register_cameras", "weighted_umeyama",
     "add_noise", "dmd_rollout", "dmd_sigmas", "euler_sigmas", "guided_velocity", "sample_dmd", "sample_euler",

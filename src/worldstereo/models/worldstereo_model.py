@@ -11,6 +11,7 @@ import json
 import logging
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Callable
 
 import torch
 import torch.nn as nn
@@ -23,8 +24,8 @@ from .codecs import LatentCodec, build_codec, fold_time
 from .configs import ModelConfig, get_config
 from .pose_head import PointmapPrediction, PoseHead
 from .registration import register_cameras
-from .schedulers import (VelocityFn, add_noise, dmd_sigmas, euler_sigmas, sample_dmd, sample_euler,
-                         sample_unipc)
+from .schedulers import (VelocityFn, add_noise, dmd_sigmas, euler_sigmas, guided_velocity, sample_dmd,
+                         sample_euler, sample_unipc)
 from .ssm_branch import SSMBranch, SSMInputs
 
 logger = logging.getLogger(__name__)
@@ -138,6 +139,11 @@ class WorldStereoModel(nn.Module):
     def velocity_fn(self, cond: Conditioning) -> VelocityFn:
         """``(x, timestep, uncond) -> v`` with the conditions bound, for the samplers."""
         return lambda x, t, uncond: self(x, t, cond, uncond).sample
+
+    def score_fn(self, cond: Conditioning, guidance_scale: float = 1.0) -> Callable[[torch.Tensor, torch.Tensor], torch.Tensor]:
+        """``(x, timestep) -> v`` with CFG inside, for the DMD losses (real score: the teacher's guidance scale)."""
+        fn = self.velocity_fn(cond)
+        return lambda x, t: guided_velocity(fn, x, t, guidance_scale)
 
     # ---- sampling ---------------------------------------------------------------------------------
     @torch.no_grad()
