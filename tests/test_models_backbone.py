@@ -52,9 +52,9 @@ def test_diffusers_layout_directory_loads_as_backbone(tmp_path):
         ref, original = reloaded(stack, t, text, image).sample, tr(stack, t, text, image).sample
         camera = torch.randn(1, model.camera_branch.cond_channels, 2, 4, 4)
         out = model(noisy, t, Conditioning(cond_latent, mask, text, None, image, camera=camera)).sample
-    assert torch.equal(out, ref)
-    # diffusers' own reload differs from the in-memory model at float rounding level (~1e-7)
-    assert torch.allclose(out, original, atol=1e-5)
+    assert torch.equal(out, original)
+    # diffusers' own reload keeps weights sliced from the file buffer, which changes float rounding (~1e-7)
+    assert torch.allclose(out, ref, atol=1e-5)
 
 
 def _tiny_inputs(model, f=9, b=1, seed=0):
@@ -173,3 +173,27 @@ def test_save_and_load_round_trip_is_bitwise(tmp_path):
 def test_from_pretrained_rejects_a_directory_without_config(tmp_path):
     with pytest.raises(ValueError, match="config.json is missing"):
         WorldStereoModel.from_pretrained(tmp_path)
+
+
+def test_wan_layout_model_round_trips_with_its_vae_codec(tmp_path):
+    """A model built from a diffusers Wan directory saves, and reloads (meta-device init) with the VAE by path."""
+    torch.manual_seed(0)
+    WanTransformer3DModel(**TINY_I2V).save_pretrained(tmp_path / "wan" / "transformer")
+    AutoencoderKLWan(base_dim=8, z_dim=4, dim_mult=[1, 1, 1, 1], num_res_blocks=1,
+                     latents_mean=[0.0] * 4, latents_std=[1.0] * 4).save_pretrained(tmp_path / "wan" / "vae")
+    cfg = get_config("tiny")
+    cfg.pose.feature_block = 1
+    model = WorldStereoModel.from_wan(tmp_path / "wan", config=cfg).eval()
+    _randomise_projections(model)
+    model.save_pretrained(tmp_path / "m")
+    loaded = WorldStereoModel.from_pretrained(tmp_path / "m")
+    assert loaded.config.codec.kind == "wan_vae"
+    noisy, cond_latent, mask, text, image, t = _i2v_inputs(f=2)
+    frames = torch.tensor([1])
+    ssm = SSMInputs(frames, *(torch.randn(1, 4, 1, 4, 4) for _ in range(3)))
+    camera = torch.randn(1, model.camera_branch.cond_channels, 2, 4, 4)
+    cond = Conditioning(cond_latent, mask, text, None, image, camera=camera, ssm=ssm)
+    video = torch.rand(1, 3, 5, 32, 32)
+    with torch.no_grad():
+        assert torch.equal(model(noisy, t, cond).sample, loaded(noisy, t, cond).sample)
+        assert torch.equal(model.codec.encode(video), loaded.codec.encode(video))

@@ -81,6 +81,11 @@ class WanBackbone(nn.Module):
         if not (root / "config.json").is_file():
             raise ValueError(f"no Wan transformer at {path}: expected config.json there or in transformer/")
         transformer = WanTransformer3DModel.from_pretrained(str(root), local_files_only=True, torch_dtype=torch_dtype)
+        with torch.no_grad():
+            # own, aligned storage for every weight: tensors sliced from the file buffer can take other SIMD
+            # kernel paths, so outputs would differ (~1e-7) from the same weights held in memory
+            for param in transformer.parameters():
+                param.data = param.data.clone()
         return cls(transformer, config if config is not None else config_from_transformer(transformer))
 
     @property

@@ -140,7 +140,8 @@ class WorldStereoModel(nn.Module):
         """``(x, timestep, uncond) -> v`` with the conditions bound, for the samplers."""
         return lambda x, t, uncond: self(x, t, cond, uncond).sample
 
-    def score_fn(self, cond: Conditioning, guidance_scale: float = 1.0) -> Callable[[torch.Tensor, torch.Tensor], torch.Tensor]:
+    def score_fn(self, cond: Conditioning,
+                 guidance_scale: float = 1.0) -> Callable[[torch.Tensor, torch.Tensor], torch.Tensor]:
         """``(x, timestep) -> v`` with CFG inside, for the DMD losses (real score: the teacher's guidance scale)."""
         fn = self.velocity_fn(cond)
         return lambda x, t: guided_velocity(fn, x, t, guidance_scale)
@@ -250,7 +251,14 @@ class WorldStereoModel(nn.Module):
         cfg_path = root / "config.json"
         if not cfg_path.is_file():
             raise ValueError(f"no WorldStereo model at {root}: config.json is missing")
-        model = cls(ModelConfig.from_dict(json.loads(cfg_path.read_text())))
+        from accelerate import init_empty_weights
+
+        config = ModelConfig.from_dict(json.loads(cfg_path.read_text()))
+        codec = build_codec(config.codec.kind, config.codec.factor, config.codec.path)
+        # Parameters start on the meta device and are replaced by the stored tensors, so a 14B model is not
+        # first initialised at random; buffers (RoPE tables, codec statistics) are computed as usual.
+        with init_empty_weights(include_buffers=False):
+            model = cls(config, codec=codec)
         for name in COMPONENTS:
             module = getattr(model, name)
             if module is None:
@@ -258,7 +266,13 @@ class WorldStereoModel(nn.Module):
             path = root / f"{name}.safetensors"
             if not path.is_file():
                 raise ValueError(f"{path} is missing; the config enables the {name} but its weights are not there")
-            module.load_state_dict(load_file(str(path)), strict=True)
+            # fresh (aligned) copies: tensors sliced out of the file buffer can take other SIMD kernel paths,
+            # which breaks bitwise reproducibility against the saved model
+            state = {k: v.clone() for k, v in load_file(str(path)).items()}
+            module.load_state_dict(state, strict=True, assign=True)
+        empty = [n for n, p in model.named_parameters() if p.is_meta]
+        if empty:
+            raise ValueError(f"{root}: no stored weights for {empty[:3]}...; the files do not match config.json")
         if torch_dtype is not None:
             model.to(torch_dtype)
         logger.info("loaded WorldStereo model %r from %s", model.config.name, root)
