@@ -91,3 +91,23 @@ def test_camera_condition_stacks_render_latents_mask_and_pooled_rays():
     assert torch.equal(cond[0, 48, :, :4], torch.ones(3, 4, 8)) and torch.equal(cond[0, 48, :, 4:], torch.zeros(3, 4, 8))
     pooled = rays[0, :, 1, :4, :4].mean(dim=(1, 2))
     assert torch.allclose(cond[0, 49:55, 1, 0, 0], pooled, atol=1e-6)
+
+
+def test_pointmap_colours_are_shared_across_target_and_reference():
+    from worldstereo.models import build_ssm_inputs, colorize_pointmaps
+
+    g = torch.Generator().manual_seed(0)
+    tar = torch.randn(1, 3, 2, 16, 16, generator=g)
+    ref = torch.randn(1, 3, 2, 16, 16, generator=g)
+    ref[0, :, 1, 3, 5] = tar[0, :, 0, 7, 2]  # the same world point seen in both views
+    valid = torch.ones(1, 2, 16, 16, dtype=torch.bool)
+    ref_valid = valid.clone()
+    ref_valid[0, 0, :4] = False
+    t_rgb, r_rgb = colorize_pointmaps([tar.transpose(1, 2), ref.transpose(1, 2)], [valid, ref_valid])
+    assert torch.equal(t_rgb[0, 0, :, 7, 2], r_rgb[0, 1, :, 3, 5])
+    assert torch.equal(r_rgb[0, 0, :, :4], torch.full((3, 4, 16), 0.5))
+    assert float(t_rgb.min()) >= 0 and float(t_rgb.max()) <= 1
+    codec = PixelUnshuffleCodec(4)
+    inputs = build_ssm_inputs(codec, torch.tensor([1, 3]), torch.rand(1, 3, 2, 16, 16), tar, ref, valid, ref_valid)
+    assert inputs.reference_pointmaps.shape == (1, 48, 2, 4, 4)
+    assert torch.equal(inputs.reference_pointmaps[0, :, 0, 0, 0], torch.zeros(48))  # grey = latent zero
