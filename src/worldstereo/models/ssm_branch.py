@@ -18,6 +18,7 @@ import torch.nn as nn
 
 from .backbone import BackboneState, WanBackbone
 from .camera_branch import new_block, zero_linear
+from .codecs import LatentCodec
 
 
 @dataclass
@@ -127,7 +128,7 @@ def colorize_pointmaps(xyz: list[torch.Tensor], valid: list[torch.Tensor]) -> li
     return out
 
 
-def build_ssm_inputs(codec, target_frames: torch.Tensor, references: torch.Tensor, target_xyz: torch.Tensor,
+def build_ssm_inputs(codec: LatentCodec, target_frames: torch.Tensor, references: torch.Tensor, target_xyz: torch.Tensor,
                      reference_xyz: torch.Tensor, target_valid: torch.Tensor, reference_valid_px: torch.Tensor,
                      reference_valid: torch.Tensor | None = None) -> SSMInputs:
     """Encode the SSM conditions of P pairs with ``codec``; every image is encoded on its own (keyframes).
