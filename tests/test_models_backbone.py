@@ -197,3 +197,25 @@ def test_wan_layout_model_round_trips_with_its_vae_codec(tmp_path):
     with torch.no_grad():
         assert torch.equal(model(noisy, t, cond).sample, loaded(noisy, t, cond).sample)
         assert torch.equal(model.codec.encode(video), loaded.codec.encode(video))
+
+
+def test_convention_wan21_i2v_14b_shapes():
+    """The full-scale config gives diffusers the public Wan2.1-I2V-14B transformer config (36 = 16 + 4 + 16)."""
+    kwargs = get_config("wan2.1-i2v-14b").backbone.diffusers_kwargs(latent_channels=16, mask_channels=4)
+    public = {"added_kv_proj_dim": 5120, "attention_head_dim": 128, "cross_attn_norm": True, "eps": 1e-06,
+              "ffn_dim": 13824, "freq_dim": 256, "image_dim": 1280, "in_channels": 36, "num_attention_heads": 40,
+              "num_layers": 40, "out_channels": 16, "patch_size": (1, 2, 2), "qk_norm": "rms_norm_across_heads",
+              "rope_max_seq_len": 1024, "text_dim": 4096}
+    assert {k: kwargs[k] for k in public} == public
+
+
+def test_model_config_json_round_trip_and_errors():
+    from worldstereo.models import ModelConfig
+
+    cfg = get_config("wan2.1-i2v-14b")
+    again = ModelConfig.from_dict(json.loads(json.dumps(cfg.to_dict())))
+    assert again == cfg and again.backbone.patch_size == (1, 2, 2)
+    with pytest.raises(ValueError, match="unknown keys"):
+        ModelConfig.from_dict({"backbone": {"num_layer": 3}})
+    with pytest.raises(ValueError, match="unknown model config"):
+        get_config("wan2.2")

@@ -7,6 +7,7 @@ path, never copied. Nothing is unpickled: weights are read with safetensors only
 
 from __future__ import annotations
 
+import copy
 import json
 import logging
 from dataclasses import dataclass
@@ -81,7 +82,7 @@ class WorldStereoModel(nn.Module):
         from .codecs import WanVAECodec
 
         backbone = WanBackbone.from_diffusers(model_dir, torch_dtype=torch_dtype)
-        config = config if config is not None else get_config("wan2.1-i2v-14b")
+        config = copy.deepcopy(config) if config is not None else get_config("wan2.1-i2v-14b")
         config.backbone = config_from_transformer(backbone.transformer)
         root = Path(model_dir)
         if (root / "vae" / "config.json").is_file():
