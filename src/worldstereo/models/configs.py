@@ -1,0 +1,214 @@
+"""Model configurations as dataclasses, and the two named scales (DESIGN §2).
+
+``tiny`` runs on a CPU in milliseconds per step and is what the tests and the demo use;
+``wan2.1-i2v-14b`` carries the shapes of the public Wan2.1-I2V-14B checkpoint (diffusers layout) so
+the same code loads and runs it on a GPU. Every config round-trips through ``to_dict``/``from_dict``
+(that is what ``config.json`` of a saved model holds).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from typing import Any
+
+
+@dataclass
+class CodecConfig:
+    """Latent codec choice."""
+
+    kind: str = "pixel_unshuffle"
+    """``"pixel_unshuffle"`` (lossless, tiny scale) or ``"wan_vae"`` (AutoencoderKLWan from ``path``)."""
+    factor: int = 4
+    """Spatial factor of the pixel-unshuffle codec (latent channels = 3·factor²)."""
+    path: str | None = None
+    """Local diffusers-layout directory of the Wan VAE (``vae/`` subfolder or the VAE itself)."""
+    channels: int = 16
+    """Latent channels of the Wan VAE (z_dim); ignored by pixel-unshuffle."""
+    spatial_factor: int = 8
+    """Spatial compression of the Wan VAE; ignored by pixel-unshuffle."""
+    temporal_factor: int = 4
+    """Temporal compression of the Wan VAE; ignored by pixel-unshuffle (always 1)."""
+
+
+@dataclass
+class BackboneConfig:
+    """Arguments of diffusers' ``WanTransformer3DModel`` except the channel counts, which follow the codec."""
+
+    patch_size: tuple[int, int, int] = (1, 2, 2)
+    num_attention_heads: int = 40
+    attention_head_dim: int = 128
+    text_dim: int = 4096
+    freq_dim: int = 256
+    ffn_dim: int = 13824
+    num_layers: int = 40
+    cross_attn_norm: bool = True
+    qk_norm: str | None = "rms_norm_across_heads"
+    eps: float = 1e-6
+    image_dim: int | None = None
+    """CLIP image-token width (1280 for Wan I2V); ``None`` drops image conditioning (tiny scale)."""
+    added_kv_proj_dim: int | None = None
+    rope_max_seq_len: int = 1024
+    text_len: int = 512
+    """Text tokens per prompt (UMT5: 512, which diffusers' I2V attention assumes when image tokens are used)."""
+    learned_text: bool = False
+    """Tiny scale: learned prompt and null embeddings stand in for UMT5 (there is one "prompt")."""
+
+    @property
+    def inner_dim(self) -> int:
+        return self.num_attention_heads * self.attention_head_dim
+
+    def diffusers_kwargs(self, latent_channels: int, mask_channels: int) -> dict[str, Any]:
+        """``WanTransformer3DModel`` kwargs: input = [noisy latent, first-frame mask, condition latent]."""
+        return dict(
+            patch_size=tuple(self.patch_size), num_attention_heads=self.num_attention_heads,
+            attention_head_dim=self.attention_head_dim, in_channels=2 * latent_channels + mask_channels,
+            out_channels=latent_channels, text_dim=self.text_dim, freq_dim=self.freq_dim, ffn_dim=self.ffn_dim,
+            num_layers=self.num_layers, cross_attn_norm=self.cross_attn_norm, qk_norm=self.qk_norm, eps=self.eps,
+            image_dim=self.image_dim, added_kv_proj_dim=self.added_kv_proj_dim,
+            rope_max_seq_len=self.rope_max_seq_len,
+        )
+
+
+@dataclass
+class CameraBranchConfig:
+    """Camera / GGM ControlNet branch (Uni3C style)."""
+
+    enabled: bool = True
+    n_layers: int = 2
+    init_from_backbone: bool = True
+    """Copy the backbone's first ``n_layers`` blocks (ControlNet) instead of a fresh initialisation."""
+
+
+@dataclass
+class SSMBranchConfig:
+    """Spatial-Stereo Memory branch: pair-restricted attention over stitched target|reference latents."""
+
+    enabled: bool = True
+    n_layers: int = 20
+    """The paper uses 20 blocks trained from scratch next to a 40-block backbone."""
+    pair_stride: int = 4
+    """One target-reference pair for every ``pair_stride``-th target pose (paper: F = N/4)."""
+
+
+@dataclass
+class PoseHeadConfig:
+    """JOG3R pose head: DUSt3R-style decoder on one block's hidden states."""
+
+    enabled: bool = True
+    feature_block: int = 20
+    """Index of the backbone block whose output the head reads."""
+    t_small: float = 0.1
+    """Diffusion time σ at which features are read (V2C noises the video to this σ)."""
+    dec_dim: int = 256
+    dec_depth: int = 4
+    dec_heads: int = 8
+    conf_alpha: float = 0.2
+    """α of L_rec (DUSt3R's value; the JOG3R paper does not state its own)."""
+
+
+@dataclass
+class SchedulerConfig:
+    """Flow matching with Wan's timestep shift, teacher and DMD samplers."""
+
+    shift: float = 5.0
+    num_train_timesteps: int = 1000
+    teacher_steps: int = 40
+    guidance_scale: float = 5.0
+    dmd_steps: int = 4
+    dmd_t_start: float = 250.0
+    """DMD σ grid: ``t = linspace(dmd_t_start, 1000, dmd_steps)`` reversed, then shifted."""
+
+
+@dataclass
+class ModelConfig:
+    """Everything needed to rebuild a WorldStereoModel (weights apart)."""
+
+    name: str = "custom"
+    height: int = 480
+    width: int = 832
+    num_frames: int = 81
+    codec: CodecConfig = field(default_factory=CodecConfig)
+    backbone: BackboneConfig = field(default_factory=BackboneConfig)
+    camera: CameraBranchConfig = field(default_factory=CameraBranchConfig)
+    ssm: SSMBranchConfig = field(default_factory=SSMBranchConfig)
+    pose: PoseHeadConfig = field(default_factory=PoseHeadConfig)
+    scheduler: SchedulerConfig = field(default_factory=SchedulerConfig)
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> "ModelConfig":
+        parts = {"codec": CodecConfig, "backbone": BackboneConfig, "camera": CameraBranchConfig,
+                 "ssm": SSMBranchConfig, "pose": PoseHeadConfig, "scheduler": SchedulerConfig}
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = set(d) - known
+        if unknown:
+            raise ValueError(f"model config: unknown keys {sorted(unknown)}; expected a subset of {sorted(known)}")
+        kwargs = dict(d)
+        for key, sub in parts.items():
+            if key in kwargs:
+                kwargs[key] = _sub_from_dict(sub, kwargs[key], key)
+        return cls(**kwargs)
+
+
+def _sub_from_dict(sub: type, d: dict[str, Any], where: str) -> Any:
+    known = {f.name for f in dataclasses.fields(sub)}
+    unknown = set(d) - known
+    if unknown:
+        raise ValueError(f"model config [{where}]: unknown keys {sorted(unknown)}; expected a subset of {sorted(known)}")
+    obj = sub(**d)
+    if isinstance(obj, BackboneConfig):
+        obj.patch_size = tuple(obj.patch_size)  # JSON turns tuples into lists
+    return obj
+
+
+def tiny_config() -> ModelConfig:
+    """CPU scale: 64×64 px, 9 frames, pixel-unshuffle ×4 -> 48×16×16 latents, 8×8 tokens per frame.
+
+    Backbone: 4 Wan blocks of width 256 (4 heads × 64), ~3.9 M parameters: the width must exceed the
+    192 outputs per token (48 channels × 2×2 patch), or the output projection's rank caps how well a
+    noise-like velocity can be fitted. SSM 2 blocks (the paper's 20/40 ratio), camera branch 1 block;
+    no CLIP image tokens (``image_dim=None``), a learned prompt/null pair instead of UMT5.
+    One forward+backward step with both branches takes ~0.5 s on one CPU thread (benchmarks/bench_model.py).
+    """
+    return ModelConfig(
+        name="tiny", height=64, width=64, num_frames=9,
+        codec=CodecConfig(kind="pixel_unshuffle", factor=4),
+        backbone=BackboneConfig(
+            patch_size=(1, 2, 2), num_attention_heads=4, attention_head_dim=64, text_dim=32, freq_dim=32,
+            ffn_dim=512, num_layers=4, rope_max_seq_len=64, text_len=8, learned_text=True,
+        ),
+        camera=CameraBranchConfig(n_layers=1, init_from_backbone=True),
+        ssm=SSMBranchConfig(n_layers=2, pair_stride=4),
+        pose=PoseHeadConfig(feature_block=2, t_small=0.1, dec_dim=64, dec_depth=2, dec_heads=4),
+        scheduler=SchedulerConfig(shift=3.0),
+    )
+
+
+def wan21_i2v_14b_config(model_dir: str | None = None) -> ModelConfig:
+    """Shapes of the public Wan2.1-I2V-14B (480p) with the paper's branch sizes."""
+    return ModelConfig(
+        name="wan2.1-i2v-14b", height=480, width=832, num_frames=81,
+        codec=CodecConfig(kind="wan_vae", path=None if model_dir is None else f"{model_dir}/vae"),
+        backbone=BackboneConfig(
+            patch_size=(1, 2, 2), num_attention_heads=40, attention_head_dim=128, text_dim=4096, freq_dim=256,
+            ffn_dim=13824, num_layers=40, cross_attn_norm=True, qk_norm="rms_norm_across_heads", eps=1e-6,
+            image_dim=1280, added_kv_proj_dim=5120, rope_max_seq_len=1024, text_len=512, learned_text=False,
+        ),
+        camera=CameraBranchConfig(n_layers=2, init_from_backbone=True),
+        ssm=SSMBranchConfig(n_layers=20, pair_stride=4),
+        pose=PoseHeadConfig(feature_block=20, t_small=0.1, dec_dim=768, dec_depth=6, dec_heads=12),
+        scheduler=SchedulerConfig(shift=5.0),
+    )
+
+
+CONFIGS = {"tiny": tiny_config, "wan2.1-i2v-14b": wan21_i2v_14b_config}
+
+
+def get_config(name: str) -> ModelConfig:
+    """A named config (``tiny`` or ``wan2.1-i2v-14b``)."""
+    if name not in CONFIGS:
+        raise ValueError(f"unknown model config {name!r}; choose one of {sorted(CONFIGS)}")
+    return CONFIGS[name]()
