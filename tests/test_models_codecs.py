@@ -93,21 +93,15 @@ def test_camera_condition_stacks_render_latents_mask_and_pooled_rays():
     assert torch.allclose(cond[0, 49:55, 1, 0, 0], pooled, atol=1e-6)
 
 
-def test_pointmap_colours_are_shared_across_target_and_reference():
-    from worldstereo.models import build_ssm_inputs, colorize_pointmaps
+def test_ssm_inputs_encode_each_pointmap_and_reference_on_its_own():
+    """Pointmaps arrive colour-coded (memory.pointmaps) and every image is encoded as its own keyframe."""
+    from worldstereo.models import build_ssm_inputs
 
     g = torch.Generator().manual_seed(0)
-    tar = torch.randn(1, 3, 2, 16, 16, generator=g)
-    ref = torch.randn(1, 3, 2, 16, 16, generator=g)
-    ref[0, :, 1, 3, 5] = tar[0, :, 0, 7, 2]  # the same world point seen in both views
-    valid = torch.ones(1, 2, 16, 16, dtype=torch.bool)
-    ref_valid = valid.clone()
-    ref_valid[0, 0, :4] = False
-    t_rgb, r_rgb = colorize_pointmaps([tar.transpose(1, 2), ref.transpose(1, 2)], [valid, ref_valid])
-    assert torch.equal(t_rgb[0, 0, :, 7, 2], r_rgb[0, 1, :, 3, 5])
-    assert torch.equal(r_rgb[0, 0, :, :4], torch.full((3, 4, 16), 0.5))
-    assert float(t_rgb.min()) >= 0 and float(t_rgb.max()) <= 1
+    refs, tar_pm, ref_pm = (torch.rand(1, 3, 2, 16, 16, generator=g) for _ in range(3))
     codec = PixelUnshuffleCodec(4)
-    inputs = build_ssm_inputs(codec, torch.tensor([1, 3]), torch.rand(1, 3, 2, 16, 16), tar, ref, valid, ref_valid)
+    inputs = build_ssm_inputs(codec, torch.tensor([1, 3]), refs, tar_pm, ref_pm)
     assert inputs.reference_pointmaps.shape == (1, 48, 2, 4, 4)
-    assert torch.equal(inputs.reference_pointmaps[0, :, 0, 0, 0], torch.zeros(48))  # grey = latent zero
+    assert torch.equal(inputs.reference_pointmaps, codec.encode(ref_pm, keyframes=True))
+    assert torch.equal(inputs.target_pointmaps[:, :, 1], codec.encode(tar_pm[:, :, 1:2], keyframes=True)[:, :, 0])
+    assert torch.equal(inputs.reference_latents, codec.encode(refs, keyframes=True))

@@ -50,4 +50,8 @@ class SyntheticGroundTruth:
         """PSNR/SSIM of generated frames 1..N-1 against the truth, overall and split by the cache's
         hole mask (visible vs. disoccluded). Frame 0 is the input itself and is left out."""
         truth, _ = self.render(cameras)
-        return masked_scores(frames[1:], truth[1:], np.asarray(hole_masks[1:]) > 0.5)
+        out = masked_scores(frames[1:], truth[1:], np.asarray(hole_masks[1:]) > 0.5)
+        # a camera inside the scene's geometry sees the inside of an object: its truth is not a view
+        centers = cameras.transformed(self.ours_from_scene).centers
+        out["cameras_in_free_space"] = float(self.scene.is_free(centers, 0.05).mean())
+        return out

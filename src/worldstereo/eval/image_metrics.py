@@ -11,7 +11,6 @@ from typing import Any, Optional
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 
 SSIM_SIGMA = 1.5
 SSIM_TRUNCATE = 3.5  # scikit-image/scipy default: an 11 x 11 window at sigma 1.5
@@ -69,21 +68,21 @@ def ssim_map(a: Any, b: Any, data_range: float = 1.0) -> torch.Tensor:
     """(F, H - 2r, W - 2r) SSIM per pixel (channel mean), over the pixels a full window covers.
 
     Same statistics as ``skimage.metrics.structural_similarity(gaussian_weights=True, sigma=1.5,
-    use_sample_covariance=False)``, which also discards the border r = 5 pixels.
+    use_sample_covariance=False)``, which also discards the border r = 5 pixels. The separable
+    Gaussian runs through scipy's ``correlate1d`` in float64: exact, and about 3x faster on a CPU
+    than torch's grouped convolutions for these thin kernels.
     """
-    x, y = _pair(a, b)
-    g = _gaussian_window(SSIM_SIGMA, SSIM_TRUNCATE)
+    from scipy.ndimage import correlate1d
+
+    x, y = (t.numpy() for t in _pair(a, b))
+    g = _gaussian_window(SSIM_SIGMA, SSIM_TRUNCATE).numpy()
     r = len(g) // 2
     if min(x.shape[1:3]) <= 2 * r:
         raise ValueError(f"ssim: images must be larger than {2 * r + 1} pixels on each side")
-    c = x.shape[-1]
-    x = x.permute(0, 3, 1, 2)
-    y = y.permute(0, 3, 1, 2)
-    kx = g.view(1, 1, 1, -1).repeat(c, 1, 1, 1)
-    ky = g.view(1, 1, -1, 1).repeat(c, 1, 1, 1)
 
-    def blur(t: torch.Tensor) -> torch.Tensor:
-        return F.conv2d(F.conv2d(t, kx, groups=c), ky, groups=c)
+    def blur(t: np.ndarray) -> np.ndarray:
+        t = correlate1d(correlate1d(t, g, axis=1, mode="constant"), g, axis=2, mode="constant")
+        return t[:, r:-r, r:-r]  # only windows fully inside the image, as skimage keeps
 
     mx, my = blur(x), blur(y)
     vx = blur(x * x) - mx * mx
@@ -91,15 +90,11 @@ def ssim_map(a: Any, b: Any, data_range: float = 1.0) -> torch.Tensor:
     cxy = blur(x * y) - mx * my
     c1, c2 = (K1 * data_range) ** 2, (K2 * data_range) ** 2
     s = ((2 * mx * my + c1) * (2 * cxy + c2)) / ((mx * mx + my * my + c1) * (vx + vy + c2))
-    return s.mean(1)
+    return torch.from_numpy(s.mean(-1))
 
 
-def ssim(a: Any, b: Any, mask: Optional[Any] = None, data_range: float = 1.0) -> float:
-    """Mean SSIM over frames (Gaussian window, sigma 1.5); with ``mask``, over the masked pixels
-    whose window lies inside the image."""
-    s = ssim_map(a, b, data_range)
-    x, _ = _pair(a, b)
-    m = _mask(mask, tuple(x.shape))
+def _masked_mean(s: torch.Tensor, m: Optional[torch.Tensor]) -> float:
+    """Mean of an SSIM map over the mask cropped to the map's valid region."""
     if m is None:
         return float(s.mean())
     r = (m.shape[1] - s.shape[1]) // 2
@@ -107,13 +102,24 @@ def ssim(a: Any, b: Any, mask: Optional[Any] = None, data_range: float = 1.0) ->
     return float(s[m].mean()) if m.any() else float("nan")
 
 
+def ssim(a: Any, b: Any, mask: Optional[Any] = None, data_range: float = 1.0) -> float:
+    """Mean SSIM over frames (Gaussian window, sigma 1.5); with ``mask``, over the masked pixels
+    whose window lies inside the image."""
+    s = ssim_map(a, b, data_range)
+    x, _ = _pair(a, b)
+    return _masked_mean(s, _mask(mask, tuple(x.shape)))
+
+
 def masked_scores(a: Any, b: Any, hole_mask: Any) -> dict[str, float]:
     """PSNR and SSIM on all pixels, on pixels the 3D cache covered (visible) and on its holes
     (disoccluded: ``hole_mask`` true), for judging what a generator invents vs. what it copies."""
     hole = np.asarray(hole_mask if not isinstance(hole_mask, torch.Tensor) else hole_mask.cpu()).astype(bool)
+    x, _ = _pair(a, b)
+    m = _mask(hole, tuple(x.shape))
+    s = ssim_map(a, b)  # once: the three SSIM figures are means of one map over three regions
     return {
-        "psnr": psnr(a, b), "ssim": ssim(a, b),
-        "psnr_visible": psnr(a, b, ~hole), "ssim_visible": ssim(a, b, ~hole),
-        "psnr_disoccluded": psnr(a, b, hole), "ssim_disoccluded": ssim(a, b, hole),
+        "psnr": psnr(a, b), "ssim": _masked_mean(s, None),
+        "psnr_visible": psnr(a, b, ~hole), "ssim_visible": _masked_mean(s, ~m),
+        "psnr_disoccluded": psnr(a, b, hole), "ssim_disoccluded": _masked_mean(s, m),
         "disoccluded_share": float(hole.mean()),
     }

@@ -218,8 +218,11 @@ class Cache3D:
         thr = s.inlier_threshold * self.scene_depth
         res = ransac_umeyama(frame_xyz[pairs], cache_xyz[pairs], threshold=thr, seed=i)
         src = frame_xyz[usable]
-        if len(src) > 4 * s.max_pairs:  # the refinement never uses more; projecting the rest is waste
-            src = src[rng.choice(len(src), 4 * s.max_pairs, replace=False)]
+        # the refinement uses at most max_pairs per round; a margin covers points that project off
+        # the surface, and projecting more than that every round is waste
+        budget = s.max_pairs + s.max_pairs // 2
+        if len(src) > budget:
+            src = src[rng.choice(len(src), budget, replace=False)]
         surface = cache_ok.reshape(h, w) & (edge_confidence(ren.depth[0].numpy()) >= 0.35)
         res = self._refine(res, src, cache_xyz.reshape(h, w, 3), surface, camera, thr, rng)
         lo, hi = s.scale_range

@@ -11,7 +11,7 @@ from .pose_head import PointmapPrediction, PoseHead
 from .registration import estimate_focal, register_cameras, weighted_umeyama
 from .schedulers import (add_noise, dmd_rollout, dmd_sigmas, euler_sigmas, guided_velocity, sample_dmd,
                          sample_euler, sample_training_sigma, sample_unipc, shift_sigma)
-from .ssm_branch import SSMBranch, SSMInputs, build_ssm_inputs, colorize_pointmaps, pair_frames
+from .ssm_branch import SSMBranch, SSMInputs, build_ssm_inputs, pair_frames
 from .worldstereo_model import Conditioning, WorldStereoModel
 
 __all__ = [
@@ -25,5 +25,5 @@ __all__ = [
     "PointmapPrediction", "PoseHead", "estimate_focal", "register_cameras", "weighted_umeyama",
     "add_noise", "dmd_rollout", "dmd_sigmas", "euler_sigmas", "guided_velocity", "sample_dmd", "sample_euler",
     "sample_training_sigma", "sample_unipc", "shift_sigma",
-    "SSMBranch", "SSMInputs", "build_ssm_inputs", "colorize_pointmaps", "pair_frames", "Conditioning", "WorldStereoModel",
+    "SSMBranch", "SSMInputs", "build_ssm_inputs", "pair_frames", "Conditioning", "WorldStereoModel",
 ]

@@ -81,7 +81,8 @@ def sample_euler(model: VelocityFn, noise: torch.Tensor, steps: int = 40, guidan
 
 @torch.no_grad()
 def sample_unipc(model: VelocityFn, noise: torch.Tensor, steps: int = 40, guidance_scale: float = 5.0,
-                 shift: float = 5.0, num_train_timesteps: int = 1000) -> torch.Tensor:
+                 shift: float = 5.0, num_train_timesteps: int = 1000,
+                 callback: Callable[[int, torch.Tensor], None] | None = None) -> torch.Tensor:
     """Teacher sampler with diffusers' UniPC in flow-prediction mode (what Wan's pipeline uses), with CFG."""
     from diffusers import UniPCMultistepScheduler
 
@@ -94,6 +95,8 @@ def sample_unipc(model: VelocityFn, noise: torch.Tensor, steps: int = 40, guidan
         timestep = _timestep(scheduler.sigmas[i].double(), x, num_train_timesteps)
         v = guided_velocity(model, x, timestep, guidance_scale)
         x = scheduler.step(v, t, x, return_dict=False)[0]
+        if callback is not None:
+            callback(i, x)
     return x
 
 
@@ -105,13 +108,16 @@ def dmd_step(model: VelocityFn, x: torch.Tensor, sigma: torch.Tensor, sigma_next
 
 
 def sample_dmd(model: VelocityFn, noise: torch.Tensor, steps: int = 4, shift: float = 5.0, t_start: float = 250.0,
-               num_train_timesteps: int = 1000) -> torch.Tensor:
+               num_train_timesteps: int = 1000,
+               callback: Callable[[int, torch.Tensor], None] | None = None) -> torch.Tensor:
     """Few-step DMD generator: ``steps`` guidance-free Euler steps on the σ grid of ``dmd_sigmas``."""
     sigmas = dmd_sigmas(steps, shift, t_start, num_train_timesteps)
     x = noise
     with torch.no_grad():
         for i in range(steps):
             x = dmd_step(model, x, sigmas[i], sigmas[i + 1], num_train_timesteps)
+            if callback is not None:
+                callback(i, x)
     return x
 
 

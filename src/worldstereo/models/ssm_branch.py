@@ -108,41 +108,20 @@ class SSMBranch(nn.Module):
         return residuals
 
 
-def colorize_pointmaps(xyz: list[torch.Tensor], valid: list[torch.Tensor]) -> list[torch.Tensor]:
-    """World xyz maps -> RGB in [0, 1] with one shared normalisation, so a 3-D point has the same colour in
-    every map (that shared colour is the correspondence cue of the paper's pointmap guidance).
-
-    xyz: list of (..., 3, H, W) world points; valid: matching (..., H, W) bool. Centre = median of all valid
-    points, scale = 98th percentile of their distance to it; invalid pixels are mid-grey (latent 0).
-    """
-    pts = torch.cat([x.movedim(-3, -1)[v] for x, v in zip(xyz, valid)], 0)
-    if len(pts) == 0:
-        return [torch.full_like(x, 0.5) for x in xyz]
-    centre = pts.median(dim=0).values
-    scale = torch.quantile((pts - centre).norm(dim=-1).float(), 0.98).clamp_min(1e-6)
-    out = []
-    for x, v in zip(xyz, valid):
-        shape = [1] * (x.ndim - 3) + [3, 1, 1]
-        rgb = ((x - centre.view(shape)) / scale).clamp(-1, 1) * 0.5 + 0.5
-        out.append(torch.where(v.unsqueeze(-3), rgb, torch.full_like(rgb, 0.5)))
-    return out
-
-
-def build_ssm_inputs(codec: LatentCodec, target_frames: torch.Tensor, references: torch.Tensor, target_xyz: torch.Tensor,
-                     reference_xyz: torch.Tensor, target_valid: torch.Tensor, reference_valid_px: torch.Tensor,
+def build_ssm_inputs(codec: LatentCodec, target_frames: torch.Tensor, references: torch.Tensor,
+                     target_pointmaps: torch.Tensor, reference_pointmaps: torch.Tensor,
                      reference_valid: torch.Tensor | None = None) -> SSMInputs:
     """Encode the SSM conditions of P pairs with ``codec``; every image is encoded on its own (keyframes).
 
     target_frames: (P,) latent frames; references: (B, 3, P, H, W) bank frames in [0, 1];
-    target_xyz, reference_xyz: (B, 3, P, H, W) world points from the 3D cache; target_valid,
-    reference_valid_px: (B, P, H, W) bool pixel validity; reference_valid: (B, P) bool pair validity.
+    target_pointmaps, reference_pointmaps: (B, 3, P, H, W) colour-coded world points in [0, 1] as
+    ``worldstereo.memory.pointmaps`` makes them (one normalisation shared by targets and references,
+    so one colour is one place in the scene; holes 0); reference_valid: (B, P) bool pair validity.
     """
-    tar_rgb, ref_rgb = colorize_pointmaps([target_xyz.transpose(1, 2), reference_xyz.transpose(1, 2)],
-                                          [target_valid, reference_valid_px])
     return SSMInputs(
         target_frames=target_frames,
         reference_latents=codec.encode(references, keyframes=True),
-        target_pointmaps=codec.encode(tar_rgb.transpose(1, 2), keyframes=True),
-        reference_pointmaps=codec.encode(ref_rgb.transpose(1, 2), keyframes=True),
+        target_pointmaps=codec.encode(target_pointmaps, keyframes=True),
+        reference_pointmaps=codec.encode(reference_pointmaps, keyframes=True),
         reference_valid=reference_valid,
     )

@@ -150,17 +150,19 @@ class WorldStereoModel(nn.Module):
     # ---- sampling ---------------------------------------------------------------------------------
     @torch.no_grad()
     def generate(self, cond: Conditioning, noise: torch.Tensor, sampler: str = "euler", steps: int | None = None,
-                 guidance_scale: float | None = None) -> torch.Tensor:
-        """Clean latents from ``noise`` (B, C, F, H, W): ``euler``/``unipc`` teacher with CFG, or ``dmd`` (4 steps)."""
+                 guidance_scale: float | None = None,
+                 callback: Callable[[int, torch.Tensor], None] | None = None) -> torch.Tensor:
+        """Clean latents from ``noise`` (B, C, F, H, W): ``euler``/``unipc`` teacher with CFG, or ``dmd`` (4 steps).
+        ``callback(step, x)`` runs after every sampling step (progress display)."""
         s = self.config.scheduler
         fn = self.velocity_fn(cond)
         g = s.guidance_scale if guidance_scale is None else guidance_scale
         if sampler == "euler":
-            return sample_euler(fn, noise, steps or s.teacher_steps, g, s.shift, s.num_train_timesteps)
+            return sample_euler(fn, noise, steps or s.teacher_steps, g, s.shift, s.num_train_timesteps, callback)
         if sampler == "unipc":
-            return sample_unipc(fn, noise, steps or s.teacher_steps, g, s.shift, s.num_train_timesteps)
+            return sample_unipc(fn, noise, steps or s.teacher_steps, g, s.shift, s.num_train_timesteps, callback)
         if sampler == "dmd":
-            return sample_dmd(fn, noise, steps or s.dmd_steps, s.shift, s.dmd_t_start, s.num_train_timesteps)
+            return sample_dmd(fn, noise, steps or s.dmd_steps, s.shift, s.dmd_t_start, s.num_train_timesteps, callback)
         raise ValueError(f"unknown sampler {sampler!r}; choose 'euler', 'unipc' or 'dmd'")
 
     # ---- pose head (JOG3R) ------------------------------------------------------------------------

@@ -112,7 +112,7 @@ class WorldStereo:
         if generator not in (None, *GENERATORS):
             raise ValueError(f"generator {generator!r} is not one of {', '.join(GENERATORS)}")
         model_dir = bundled_models().get(name, Path(name))
-        return cls(build_generator(generator or "auto-dir", model_dir=model_dir, device=device, dtype=dtype), **kwargs)
+        return cls(build_generator(generator or "auto", model_dir=model_dir, device=device, dtype=dtype), **kwargs)
 
     # -- inputs -------------------------------------------------------------------------------------
     def prepare(self, image: Any, depth: Any = None, K: Any = None, fov: Optional[float] = None,

@@ -216,6 +216,10 @@ class SceneRunner:
             if self.evaluator is not None:
                 info["metrics"] = self.evaluator.scores(out.frames, out.cameras, out.masks)
                 info["psnr"] = info["metrics"]["psnr"]
+                free = info["metrics"].get("cameras_in_free_space", 1.0)
+                if free < 1.0:
+                    info["warnings"].append(f"{1 - free:.0%} of the cameras are inside scene geometry; "
+                                            "the ground-truth scores of this trajectory are not meaningful")
             self.save_memories()
             self.run.finish(traj.name, files, info)
             if on_done is not None:

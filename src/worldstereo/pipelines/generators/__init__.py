@@ -12,10 +12,11 @@ GENERATORS = ("tiny", "wan", "warp")
 
 
 def build_generator(name: str, **options: Any) -> Generator:
-    """A backend by name. Options: ``model_dir`` (wan, or tiny weights elsewhere), ``device``, ``dtype``."""
+    """A backend by name (``auto``: whatever the ``model_dir`` holds). Options: ``model_dir``, ``device``,
+    ``dtype``, ``sampler``, ``prompt`` (full scale)."""
     if name == "warp":
         return WarpGenerator()
-    if name in ("tiny", "wan"):
+    if name in ("tiny", "wan", "auto"):
         from .model import ModelGenerator
 
         return ModelGenerator.load(name, **options)
