@@ -112,7 +112,10 @@ class WorldStereo:
         if generator not in (None, *GENERATORS):
             raise ValueError(f"generator {generator!r} is not one of {', '.join(GENERATORS)}")
         model_dir = bundled_models().get(name, Path(name))
-        return cls(build_generator(generator or "auto", model_dir=model_dir, device=device, dtype=dtype), **kwargs)
+        # only the bundled default may stand in with random weights (until trained weights ship)
+        gen = build_generator(generator or "auto", model_dir=model_dir, device=device, dtype=dtype,
+                              allow_random=name in bundled_models())
+        return cls(gen, **kwargs)
 
     # -- inputs -------------------------------------------------------------------------------------
     def prepare(self, image: Any, depth: Any = None, K: Any = None, fov: Optional[float] = None,

@@ -133,6 +133,7 @@ class RunDirectory:
     def entry(self, name: str) -> dict:
         if name not in self.record["trajectories"]:
             self.record["trajectories"][name] = {"status": "pending"}
+        if name not in self.record["order"]:
             self.record["order"].append(name)
         return self.record["trajectories"][name]
 
