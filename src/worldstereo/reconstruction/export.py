@@ -120,7 +120,7 @@ def _export_gltf(scene: ReconstructedScene, path: Path, maps: Optional[dict], bi
     if binary:
         atomic_write_bytes(path, export_glb(tm))
     else:
-        files = export_gltf(tm, embed_buffers=True)
+        files = export_gltf(tm, embed_buffers=True, merge_buffers=True)
         atomic_write_bytes(path, files["model.gltf"])
 
 

@@ -94,10 +94,16 @@ def sample_frames(frames: np.ndarray, cams: Cameras, points: np.ndarray) -> np.n
     import cv2
 
     uv, _ = cams.project(points)
-    out = np.zeros((len(cams), len(points), 3), np.float32)
+    uv = np.nan_to_num(uv, nan=-1.0, posinf=-1.0, neginf=-1.0).clip(-1e4, 1e4)
+    P = len(points)
+    cols = 1024  # OpenCV maps must stay below 32767 columns: sample a (rows, 1024) map
+    rows = -(-P // cols)
+    out = np.zeros((len(cams), P, 3), np.float32)
     for k in range(len(cams)):
-        m = (uv[k] - 0.5).astype(np.float32)[None]
-        out[k] = cv2.remap(frames[k], m[..., 0], m[..., 1], cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)[0]
+        m = np.zeros((rows * cols, 2), np.float32)
+        m[:P] = uv[k] - 0.5
+        m = m.reshape(rows, cols, 2)
+        out[k] = cv2.remap(frames[k], m[..., 0], m[..., 1], cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE).reshape(-1, 3)[:P]
     return out
 
 
