@@ -118,21 +118,21 @@ def reconstruct_scene(
     lap("load")
 
     # 2 depth by MVS, with the Cache3D as prior when asked for and present
-    center, median_depth = scene_center_and_depth(cams)
+    # the cameras look at the scene: the distance to where their axes meet sets the default range
+    # and the view selection (the Cache3D, when used, narrows the range per view)
+    _, look_depth = scene_center_and_depth(cams)
     use_prior = cfg.depth_estimation and fs.cache_points is not None and len(fs.cache_points) > 0
     prior = splat_depth(fs.cache_points, cams) if use_prior else None
-    if prior is not None and (prior > 0).any():
-        median_depth = float(np.median(prior[prior > 0]))
-    near, far = cfg.depth_range or (0.2 * median_depth, 6.0 * median_depth)
+    near, far = cfg.depth_range or (0.2 * look_depth, 6.0 * look_depth)
     near_far = prior_ranges(prior, (near, far)) if prior is not None and cfg.depth_range is None else None
-    neighbors = select_neighbors(cams, median_depth, cfg.mvs_num_neighbors)
+    neighbors = select_neighbors(cams, look_depth, cfg.mvs_num_neighbors)
     depth, _ = plane_sweep(frames, cams, near, far, neighbors=neighbors, num_depths=cfg.mvs_num_depths,
                            window=cfg.mvs_window, min_ncc=cfg.mvs_min_ncc, near_far=near_far,
                            progress=lambda d, t: report("depth", d, t))
     lap("mvs_depth")
 
     # 3 geometric consistency
-    check = select_neighbors(cams, median_depth, max(6, cfg.mvs_num_neighbors))
+    check = select_neighbors(cams, look_depth, max(6, cfg.mvs_num_neighbors))
     if cfg.mvs_geometric_consistency:
         depth, _ = geometric_filter(depth, cams, check, cfg.mvs_min_views, px_tol=1.5, rel_tol=0.02)
     if prior is not None:
@@ -147,6 +147,7 @@ def reconstruct_scene(
 
     # 4 surface
     pts, _ = depth_points(depth, cams)
+    median_depth = float(np.median(depth[depth > 0]))
     voxel, diag = voxel_size_for(pts, cams, cfg.resolution, median_depth)
     if cfg.method in ("mvs", "hybrid"):
         mesh, _ = tsdf_fuse(depth, frames, cams, voxel, progress=lambda d, t: report("fusion", d, t))

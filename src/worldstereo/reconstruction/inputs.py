@@ -19,7 +19,7 @@ from ..camera.panorama import directions_to_equirect
 log = logging.getLogger(__name__)
 
 VIDEO_SUFFIXES = (".mp4", ".mov", ".avi", ".mkv", ".webm", ".gif")
-PathLike = Union[str, os.PathLike]
+PathLike = Union[str, os.PathLike, np.ndarray]
 
 
 @dataclass
@@ -35,9 +35,14 @@ class FrameSet:
 
 
 def read_frames(path: PathLike) -> np.ndarray:
-    """Frames (F, H, W, 3) float32 of a video file or a folder of images (sorted by name)."""
+    """Frames (F, H, W, 3) float32 of a video file, a folder of images (sorted by name) or an
+    in-memory array (F, H, W, 3) in [0, 1] (passed through)."""
     import imageio.v3 as iio
 
+    if isinstance(path, np.ndarray):
+        if path.ndim != 4 or path.shape[-1] != 3:
+            raise ValueError(f"video array: expected (F, H, W, 3) in [0, 1], got shape {path.shape}")
+        return np.clip(path, 0, 1).astype(np.float32)
     p = Path(path)
     if p.is_dir():
         files = sorted(f for f in p.iterdir() if f.suffix.lower() in (".png", ".jpg", ".jpeg"))
@@ -135,7 +140,7 @@ def load_inputs(
     """
     paths = _as_list(video_path)
     cache_pts = cache_cols = None
-    if len(paths) == 1 and _is_run_dir(Path(paths[0])):
+    if len(paths) == 1 and not isinstance(paths[0], np.ndarray) and _is_run_dir(Path(paths[0])):
         videos, trajs, cache_pts, cache_cols = _read_run(Path(paths[0]))
         cams_list = [t.cameras for t in trajs] if camera_trajectory is None else [_trajectory_cameras(t) for t in _as_list(camera_trajectory)]
     else:
@@ -148,7 +153,8 @@ def load_inputs(
     frames_all, cams_all, seg = [], [], []
     for i, (v, c) in enumerate(zip(videos, cams_list)):
         if len(v) != len(c):
-            raise ValueError(f"{paths[min(i, len(paths) - 1)]}: {len(v)} frames but the trajectory has {len(c)} cameras; they must match")
+            where = "video" if isinstance(paths[0], np.ndarray) else paths[min(i, len(paths) - 1)]
+            raise ValueError(f"{where} {i}: {len(v)} frames but the trajectory has {len(c)} cameras; they must match")
         if panoramic_input:
             v, c = panorama_views(v, c)
         H, W = v.shape[1:3]

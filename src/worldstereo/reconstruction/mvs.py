@@ -195,7 +195,7 @@ def geometric_filter(depth: np.ndarray, cams: Cameras, neighbors: np.ndarray, mi
         cnt = np.zeros(H * W, np.int32)
         for s in neighbors[r]:
             uv, z = cams[s].project(X)
-            uv, z = uv[0], z[0]
+            uv, z = np.nan_to_num(uv[0], nan=-1.0, posinf=-1.0, neginf=-1.0).clip(-1e6, 1e6), z[0]
             col = np.floor(uv[:, 0]).astype(int)
             row = np.floor(uv[:, 1]).astype(int)
             inside = (z > 0) & (col >= 0) & (col < W) & (row >= 0) & (row < H) & (d > 0)
