@@ -231,3 +231,16 @@ def test_noise_texture_is_view_independent():
     p = np.random.default_rng(1).uniform(-1, 4, (100, 3))
     np.testing.assert_array_equal(tex(p), tex(p.copy()))
     assert tex(p).std() > 0.15
+
+
+def test_grow_consistent_recovers_supported_pixels_only():
+    from worldstereo.reconstruction.mvs import grow_consistent
+
+    raw = np.full((1, 6, 6), 2.0, np.float32)
+    raw[0, 0, 5] = 5.0  # an outlier in the corner
+    kept = raw.copy()
+    kept[0, 2:4, 2:4] = 0  # a hole of consistent raw depths
+    kept[0, 0, 5] = 0
+    out = grow_consistent(raw, kept)
+    assert (out[0, 2:4, 2:4] == 2.0).all()
+    assert out[0, 0, 5] == 0

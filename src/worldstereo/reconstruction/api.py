@@ -1,7 +1,7 @@
 """reconstruct_scene: frames + cameras -> ReconstructedScene (mesh, points, textures, metrics).
 
 Steps: 1 read and resize the inputs; 2 depth per frame by plane-sweep MVS (+ Cache3D prior);
-3 geometric-consistency filter; 4 surface by TSDF fusion (mvs), neural SDF (neural) or both
+3 geometric-consistency filter (+ growth into agreeing neighbours); 4 surface by TSDF fusion (mvs), neural SDF (neural) or both
 merged (hybrid); 5 clean-up; 6 point cloud; 7 quality metrics; 8 textures; 9 write the scene directory.
 """
 
@@ -20,7 +20,7 @@ from .config import DENSITIES, METHODS, ReconstructionConfig
 from .fusion import depth_points, tsdf_fuse, voxel_size_for
 from .inputs import FrameSet, load_inputs
 from .metrics import quality_metrics
-from .mvs import (geometric_filter, photo_check, plane_sweep, prior_ranges, scene_center_and_depth,
+from .mvs import (geometric_filter, grow_consistent, photo_check, plane_sweep, prior_ranges, scene_center_and_depth,
                   select_neighbors, splat_depth)
 from .raycast import MeshCaster, vertex_colors_from_views
 from .refine import refine_mesh
@@ -134,7 +134,8 @@ def reconstruct_scene(
     # 3 geometric consistency
     check = select_neighbors(cams, look_depth, max(6, cfg.mvs_num_neighbors))
     if cfg.mvs_geometric_consistency:
-        depth, _ = geometric_filter(depth, cams, check, cfg.mvs_min_views, px_tol=1.5, rel_tol=0.02)
+        kept, _ = geometric_filter(depth, cams, check, cfg.mvs_min_views, px_tol=1.5, rel_tol=0.02)
+        depth = grow_consistent(depth, kept, rel_tol=0.02, min_support=3, iterations=4)
     if prior is not None:
         ncc = photo_check(frames, cams, np.where(depth > 0, 0, prior), neighbors, cfg.mvs_window)
         fill = (depth == 0) & (ncc >= cfg.mvs_min_ncc)

@@ -251,3 +251,27 @@ def photo_check(frames: np.ndarray, cams: Cameras, depth: np.ndarray, neighbors:
             d = torch.as_tensor(np.maximum(depth[r], 1e-6))[None]
             out[r] = _Sweeper(images, cams, r, neighbors[r], window).cost(d)[0].numpy()
     return np.where(depth > 0, out, -1.0)
+
+
+def grow_consistent(raw: np.ndarray, kept: np.ndarray, rel_tol: float = 0.02, min_support: int = 3,
+                    iterations: int = 2) -> np.ndarray:
+    """Recover raw depths (N, H, W) next to kept ones: a pixel whose raw depth failed the multi-view
+    test joins when at least ``min_support`` of its 8 neighbours are kept and agree with it within
+    ``rel_tol``. Surfaces seen by few views keep their interior this way, while isolated outliers
+    (no agreeing kept neighbours) stay out."""
+    out = kept.copy()
+    for _ in range(iterations):
+        support = np.zeros(out.shape, np.int32)
+        pad = np.pad(out, ((0, 0), (1, 1), (1, 1)))
+        H, W = out.shape[1:]
+        for di in (-1, 0, 1):
+            for dj in (-1, 0, 1):
+                if di == 0 and dj == 0:
+                    continue
+                nb = pad[:, 1 + di:1 + di + H, 1 + dj:1 + dj + W]
+                support += (nb > 0) & (np.abs(nb - raw) <= rel_tol * raw)
+        add = (out == 0) & (raw > 0) & (support >= min_support)
+        if not add.any():
+            break
+        out = np.where(add, raw, out)
+    return out

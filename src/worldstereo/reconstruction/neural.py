@@ -7,7 +7,7 @@ Gradients of the SDF are central finite differences (Neuralangelo's "numerical g
 need only first-order autograd, which ``grid_sample`` supports on every device.
 
 CPU defaults (``ReconstructionConfig``): 400 iterations x 512 rays x 24 samples, 4 grid levels from
-16^3 (~30 s at 128 x 96 x 40 views on one core). For quality on CUDA use e.g.
+16^3 (about 1 to 2 minutes at 128 x 96 x 40 views on one shared core, mostly the optimisation). For quality on CUDA use e.g.
 ``neural_iterations=10000, neural_batch_size=8192, neural_grid_levels=6, neural_mesh_resolution=512``.
 """
 

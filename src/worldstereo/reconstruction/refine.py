@@ -14,7 +14,7 @@ from .scene import Mesh
 log = logging.getLogger(__name__)
 
 
-def remove_small_components(mesh: Mesh, min_share: float = 0.01, min_faces: int = 50) -> Mesh:
+def remove_small_components(mesh: Mesh, min_share: float = 0.002, min_faces: int = 50) -> Mesh:
     """Drop connected components with fewer than ``max(min_faces, min_share * F)`` faces (floaters)."""
     if len(mesh.faces) == 0:
         return mesh
