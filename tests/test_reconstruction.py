@@ -166,13 +166,14 @@ def test_run_directory_uses_cache_prior(room, tmp_path):
     o3d.io.write_point_cloud(str(run / "cache.ply"), cache)
     fs = load_inputs(run, None, resolution=W)
     assert len(fs.frames) == 2 * N_FRAMES and fs.cache_points is not None and set(fs.segment) == {0, 1}
-    cfg = ReconstructionConfig(method="mvs", resolution=48, mvs_num_depths=24, bake_textures=False)
+    cfg = ReconstructionConfig(method="mvs", resolution=48, mvs_num_depths=8, bake_textures=False)  # see below
     with_prior = reconstruct_scene(run, None, None, config=cfg)
     without = reconstruct_scene(run, None, None, config=cfg.replace(depth_estimation=False))
     assert with_prior.metadata["parameters"]["used_cache_prior"] and not without.metadata["parameters"]["used_cache_prior"]
+    # with only 8 depth planes over the default range stereo is coarse; the cache's per-view
+    # ranges (and its photo-consistent depths where stereo fails) make up for it
     f_with, f_without = _f1(with_prior, room), _f1(without, room)
-    print(f_with, f_without)
-    assert f_with["recall"] > f_without["recall"]
+    assert f_with["f1"] > f_without["f1"] + 0.1, (f_with, f_without)
 
 
 # -- inputs and errors -----------------------------------------------------------------------------
