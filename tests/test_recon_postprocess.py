@@ -1,7 +1,6 @@
 """refine_mesh, optimize_textures, quality metrics and the reconstruct / export CLI."""
 
 import json
-import warnings
 
 import numpy as np
 import open3d as o3d
@@ -20,7 +19,6 @@ from worldstereo.reconstruction.refine import boundary_loops
 @pytest.fixture(scope="module", autouse=True)
 def _quiet():
     torch.set_num_threads(1)
-    warnings.filterwarnings("ignore", category=RuntimeWarning)
 
 
 @pytest.fixture(scope="module")

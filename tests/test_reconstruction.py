@@ -2,7 +2,6 @@
 config and errors, and the Open3D hand-over conventions."""
 
 import json
-import warnings
 
 import numpy as np
 import open3d as o3d
@@ -25,7 +24,6 @@ W, H = 80, 60
 def _one_thread():
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
-    warnings.filterwarnings("ignore", category=RuntimeWarning)
     yield
     torch.set_num_threads(threads)
 

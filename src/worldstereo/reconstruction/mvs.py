@@ -189,28 +189,32 @@ def geometric_filter(depth: np.ndarray, cams: Cameras, neighbors: np.ndarray, mi
     out = np.zeros_like(depth)
     counts = np.zeros(depth.shape, np.int32)
     for r in range(N):
-        d = depth[r].ravel()
-        X = cams[r].unproject(pix, d[None].astype(np.float64))[0]
-        acc = d.astype(np.float64).copy()
-        cnt = np.zeros(H * W, np.int32)
+        d_all = depth[r].ravel()
+        idx = np.flatnonzero(d_all > 0)
+        d, p = d_all[idx].astype(np.float64), pix[idx]
+        X = cams[r].unproject(p, d[None])[0]
+        acc = d.copy()
+        cnt = np.zeros(len(idx), np.int32)
         for s in neighbors[r]:
             uv, z = cams[s].project(X)
-            uv, z = np.nan_to_num(uv[0], nan=-1.0, posinf=-1.0, neginf=-1.0).clip(-1e6, 1e6), z[0]
-            col = np.floor(uv[:, 0]).astype(int)
-            row = np.floor(uv[:, 1]).astype(int)
-            inside = (z > 0) & (col >= 0) & (col < W) & (row >= 0) & (row < H) & (d > 0)
-            ds = np.zeros(H * W)
-            ds[inside] = depth[s][row[inside], col[inside]]
-            ok = inside & (ds > 0)
-            Xs = cams[s].unproject(uv, ds[None])[0]
+            uv, z = uv[0], z[0]
+            inside = (z > 1e-9) & (uv[:, 0] >= 0) & (uv[:, 0] < W) & (uv[:, 1] >= 0) & (uv[:, 1] < H)
+            ds = np.zeros(len(idx))
+            ds[inside] = depth[s][uv[inside, 1].astype(int), uv[inside, 0].astype(int)]
+            ok = np.flatnonzero(ds > 0)
+            Xs = cams[s].unproject(uv[ok], ds[ok][None])[0]
             uvb, zb = cams[r].project(Xs)
-            err = np.linalg.norm(uvb[0] - pix, axis=1)
-            good = ok & (err < px_tol) & (np.abs(zb[0] - d) < rel_tol * np.maximum(d, 1e-9))
-            acc[good] += zb[0][good]
-            cnt += good
-        keep = (cnt >= min_views - 1) & (d > 0)
-        out[r] = np.where(keep, acc / (cnt + 1), 0).reshape(H, W)
-        counts[r] = cnt.reshape(H, W)
+            err = np.linalg.norm(uvb[0] - p[ok], axis=1)
+            good = (err < px_tol) & (np.abs(zb[0] - d[ok]) < rel_tol * d[ok])
+            acc[ok[good]] += zb[0][good]
+            cnt[ok[good]] += 1
+        keep = cnt >= min_views - 1
+        flat = np.zeros(H * W)
+        flat[idx[keep]] = acc[keep] / (cnt[keep] + 1)
+        out[r] = flat.reshape(H, W)
+        full = np.zeros(H * W, np.int32)
+        full[idx] = cnt
+        counts[r] = full.reshape(H, W)
     return out.astype(np.float32), counts
 
 
