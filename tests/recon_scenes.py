@@ -150,3 +150,22 @@ def f1_score(pred: np.ndarray, gt: np.ndarray, tau: float) -> dict:
     recall = float((cKDTree(pred).query(gt)[0] < tau).mean()) if len(pred) else 0.0
     f1 = 2 * precision * recall / (precision + recall) if precision + recall > 0 else 0.0
     return {"precision": precision, "recall": recall, "f1": f1}
+
+
+def render_panoramas(cams: Cameras, height: int = 64, seed: int = 0) -> np.ndarray:
+    """Equirectangular frames (N, H, 2H, 3) of the room from the centres of ``cams`` (panorama
+    axes = each camera's axes, the convention of ``worldstereo.camera.panorama``)."""
+    from worldstereo.camera.panorama import equirect_directions
+
+    scene = o3d.t.geometry.RaycastingScene()
+    mesh = _room_mesh()
+    scene.add_triangles(o3d.t.geometry.TriangleMesh.from_legacy(mesh))
+    texture = NoiseTexture(seed)
+    d_cam = equirect_directions(height, 2 * height).numpy().reshape(-1, 3)
+    out = []
+    for k in range(len(cams)):
+        d = d_cam @ cams.world_from_cam[k, :3, :3].T
+        o = np.broadcast_to(cams.centers[k], d.shape)
+        t = scene.cast_rays(o3d.core.Tensor(np.concatenate([o, d], 1).astype(np.float32)))["t_hit"].numpy()
+        out.append(texture(o + d * t[:, None]).reshape(height, 2 * height, 3).astype(np.float32))
+    return np.stack(out)

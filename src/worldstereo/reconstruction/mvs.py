@@ -34,7 +34,9 @@ def scene_center_and_depth(cams: Cameras) -> tuple[np.ndarray, float]:
     """Least-squares point closest to all optical axes and the median camera distance to it.
 
     Generated trajectories look at the scene, so this is a robust guess of where it is; the
-    median distance is the scale used for the default depth range.
+    median distance is the scale used for the default depth range. When the axes do not converge
+    in front of the cameras (parallel axes, panorama views looking outward) the scale falls back
+    to 3x the extent of the camera centres (1 if they coincide).
     """
     c = cams.centers
     z = cams.world_from_cam[:, :3, 2]
@@ -44,12 +46,15 @@ def scene_center_and_depth(cams: Cameras) -> tuple[np.ndarray, float]:
         P = np.eye(3) - np.outer(zi, zi)
         A += P
         b += P @ ci
-    if np.linalg.cond(A) > 1e6:  # all axes parallel: no intersection, use a point ahead of the mean camera
-        p = c.mean(0) + z.mean(0)
-    else:
-        p = np.linalg.solve(A, b)
-    d = cams.R @ p + cams.t
-    return p, float(np.median(np.clip(d[:, 2], 1e-3, None)))
+    spread = float(np.linalg.norm(c.max(0) - c.min(0)))
+    fallback = 3.0 * spread if spread > 1e-9 else 1.0
+    if np.linalg.cond(A) > 1e6:
+        return c.mean(0) + fallback * z.mean(0), fallback
+    p = np.linalg.solve(A, b)
+    d = (cams.R @ p + cams.t)[:, 2]
+    if np.mean(d > 1e-6) < 0.9:  # behind many cameras: they do not look at one place
+        return p, fallback
+    return p, float(np.median(d))
 
 
 def select_neighbors(cams: Cameras, depth_hint: float, k: int) -> np.ndarray:
@@ -59,7 +64,8 @@ def select_neighbors(cams: Cameras, depth_hint: float, k: int) -> np.ndarray:
     k = min(k, n - 1)
     c = cams.centers
     p = c + depth_hint * cams.world_from_cam[:, :3, 2]
-    uv, zs = cams.project(p)  # (n cams, n points)
+    with np.errstate(divide="ignore", invalid="ignore"):  # points in a camera's plane: masked by z > 0 below
+        uv, zs = cams.project(p)  # (n cams, n points)
     scores = np.full((n, n), -np.inf)
     for r in range(n):
         v1 = c[r] - p[r]
