@@ -94,6 +94,10 @@ def reconstruct_scene(
         config: every other option; keyword arguments that differ from their defaults override it.
         panoramic_input: frames are equirectangular panoramas (cut into 4 perspective views each).
         progress: optional callback ``(step, done, total)`` for long steps.
+
+    With ``bake_textures`` (default) the returned mesh is the UV-atlas mesh of ``optimize_textures``
+    (decimated to at most 12 000 faces; the full mesh's detail lives in the normal map); set
+    ``bake_textures=False`` to keep the full-resolution fused mesh.
     """
     if method not in METHODS:
         raise ValueError(f"method: {method!r} is not one of {', '.join(METHODS)}")
