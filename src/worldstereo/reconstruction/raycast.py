@@ -5,6 +5,7 @@ Used for quality metrics, texture visibility and the hybrid method's per-region 
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 
 import numpy as np
@@ -113,10 +114,7 @@ def vertex_colors_from_views(mesh: Mesh, frames: np.ndarray, cams: Cameras, rend
     vis = visible_vertices(mesh, cams, render, rel_tol=0.02)
     cols = sample_frames(frames, cams, mesh.vertices)
     cols = np.where(vis[..., None], cols, np.nan)
-    with np.errstate(all="ignore"):
-        import warnings
-
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN columns = never-seen vertices
-            med = np.nanmedian(cols, axis=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN columns = never-seen vertices
+        med = np.nanmedian(cols, axis=0)
     return np.nan_to_num(med, nan=0.5).astype(np.float32)
