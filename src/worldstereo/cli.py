@@ -237,6 +237,46 @@ def sample_export(
 # --- end sample ------------------------------------------------------------------------------
 
 
+# --- view, report, doctor: looking at a run and at the environment --------------------------
+@app.command("view")
+def view(
+    run_dir: Path = typer.Argument(..., help="A run directory (holds run.json)."),
+    port: int = typer.Option(8000, "--port", "-p", help="Port on 127.0.0.1 (0 = any free port)."),
+    no_browser: bool = typer.Option(False, "--no-browser", help="Do not open a web browser."),
+    rebuild: bool = typer.Option(False, "--rebuild", help="Rewrite viewer.html even if it exists."),
+) -> None:
+    """Serve a run's viewer.html on 127.0.0.1 (writing it if missing) until Ctrl-C."""
+    state = {}
+
+    def body() -> None:
+        from .viewer import RunServer, write_viewer
+
+        if not run_dir.is_dir():
+            raise UserError(f"{run_dir}: not a folder; pass a worldstereo run directory")
+        if rebuild or not (run_dir / "viewer.html").is_file():
+            console.print(f"wrote {write_viewer(run_dir)}", highlight=False)
+        state["server"] = RunServer(run_dir, port).start()
+
+    _run(body)
+    server = state["server"]
+    url = server.url + "viewer.html"
+    typer.echo(url)
+    console.print("serving; press Ctrl-C to stop", highlight=False)
+    if not no_browser:
+        import webbrowser
+
+        webbrowser.open(url)
+    try:
+        import threading
+
+        threading.Event().wait()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.stop()
+# --- end view, report, doctor ----------------------------------------------------------------
+
+
 def main() -> None:
     app()
 
