@@ -184,7 +184,9 @@ missing.querySelector("ul").innerHTML = data.missing.map((m) => `<li>${m.replace
 
 if (data.trajectories.length) {
   selectTrajectory(params.get("traj"));
-  setFrame(Number(params.get("frame") ?? 0));
+  // ?frame=N goes through the slider's own input event, as a user's drag does.
+  slider.value = params.get("frame") ?? 0;
+  slider.dispatchEvent(new Event("input"));
 } else {
   current.visible = reference.visible = marker.visible = false;
   $("strip").hidden = true;

@@ -1,0 +1,192 @@
+"""The run viewer: its data, its offline page, and the page in a real headless Chromium."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import urllib.request
+from html.parser import HTMLParser
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from fake_run import write_fake_run
+from worldstereo.atomic import atomic_write_bytes
+from worldstereo.camera import load_trajectory
+from worldstereo.viewer import RunServer, load_run, write_viewer
+from worldstereo.viewer.html import subsample_points, viewer_data
+from worldstereo.viewer.rundata import read_ply_points
+
+REPO = Path(__file__).resolve().parents[1]
+CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--use-gl=swiftshader", "--enable-unsafe-swiftshader",
+                  "--disable-background-networking", "--disable-component-update", "--disable-sync", "--no-first-run",
+                  "--hide-scrollbars", "--window-size=1280,900", "--virtual-time-budget=8000"]
+
+
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory):
+    root = tmp_path_factory.mktemp("runs")
+    return write_fake_run(root / "full"), write_fake_run(root / "partial", partial=True)
+
+
+def _chromium() -> str:
+    exe = shutil.which("chromium") or shutil.which("chromium-browser")
+    if exe is None:
+        pytest.fail("Chromium is not installed: the viewer test needs a real browser; "
+                    "install Debian's package with `apt-get install -y chromium`")
+    return exe
+
+
+def _browse(url: str, tmp_path: Path, screenshot: Path | None = None) -> str:
+    """Load ``url`` in headless Chromium; return the DOM after scripts ran (or write a screenshot)."""
+    out = ["--screenshot=" + str(screenshot)] if screenshot else ["--dump-dom"]
+    profile = tmp_path / f"profile-{len(list(tmp_path.glob('profile-*')))}"
+    proc = subprocess.run([_chromium(), *CHROMIUM_FLAGS, f"--user-data-dir={profile}", *out, url],
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    return proc.stdout
+
+
+class _BodyAttrs(HTMLParser):
+    def __init__(self):
+        super().__init__()
+        self.attrs: dict = {}
+        self.missing: list[str] = []
+        self._in_missing = False
+
+    def handle_starttag(self, tag, attrs):
+        if tag == "body" and not self.attrs:
+            self.attrs = dict(attrs)
+        if tag == "details" and dict(attrs).get("id") == "missing":
+            self._in_missing = True
+
+    def handle_endtag(self, tag):
+        if tag == "details":
+            self._in_missing = False
+
+    def handle_data(self, data):
+        if self._in_missing and data.strip():
+            self.missing.append(data.strip())
+
+
+def _state(dom: str) -> _BodyAttrs:
+    parser = _BodyAttrs()
+    parser.feed(dom)
+    return parser
+
+
+def test_viewer_page_is_offline(runs):
+    page = (write_viewer(runs[0])).read_text()
+    assert re.search(r"""(src|href)\s*=\s*["']\s*(https?:)?//""", page) is None
+    imports = json.loads(re.search(r'<script type="importmap">(.*?)</script>', page, re.S).group(1))["imports"]
+    assert list(imports) == ["three"] and imports["three"].startswith("data:text/javascript;base64,")
+    assert "<script src" not in page
+
+
+def test_viewer_data_matches_run_files(runs):
+    data = viewer_data(load_run(runs[0]))
+    xyz, _ = read_ply_points(runs[0] / "cache.ply")
+    assert data["points"]["n"] == data["points"]["total"] == len(xyz)
+    assert [t["name"] for t in data["trajectories"]] == ["orbit", "up", "right", "left"]
+    traj = load_trajectory(runs[0] / "trajectories" / "up" / "cameras.json")
+    corners = np.asarray(data["trajectories"][1]["corners"]).reshape(-1, 5, 3)
+    np.testing.assert_allclose(corners[:, 0], traj.cameras.centers, atol=1e-4)
+    assert data["trajectories"][1]["videos"] == {k: f"trajectories/up/{k}.mp4" for k in ("video", "render", "mask")}
+    assert len(data["bank"]) == len(json.loads((runs[0] / "memory" / "bank.json").read_text())["frames"])
+    assert data["missing"] == []
+
+
+def test_read_ply_points_agrees_with_open3d(runs):
+    import open3d as o3d
+
+    xyz, rgb = read_ply_points(runs[0] / "cache.ply")
+    pcd = o3d.io.read_point_cloud(str(runs[0] / "cache.ply"))
+    np.testing.assert_allclose(xyz, np.asarray(pcd.points), atol=1e-6)
+    np.testing.assert_array_equal(rgb, np.round(np.asarray(pcd.colors) * 255).astype(np.uint8))
+
+
+def test_subsample_points_keeps_budget_and_pairs():
+    xyz = np.arange(3000, dtype=np.float32).reshape(1000, 3)
+    rgb = (np.arange(3000) % 256).astype(np.uint8).reshape(1000, 3)
+    sx, sc = subsample_points(xyz, rgb, 100)
+    assert len(sx) == len(sc) == 100 and len(np.unique(sx[:, 0])) == 100
+    idx = (sx[:, 0] / 3).astype(int)
+    np.testing.assert_array_equal(sc, rgb[idx])
+    assert subsample_points(xyz, rgb, 5000)[0] is xyz
+
+
+def test_partial_run_lists_what_is_missing(runs, tmp_path):
+    data = viewer_data(load_run(runs[1]))
+    assert [t["name"] for t in data["trajectories"]] == ["orbit", "up", "right"]
+    assert data["trajectories"][2]["videos"] == {}
+    assert "trajectories/left/: not started (pending)" in data["missing"]
+    assert "memory/: 13 of 13 bank images not written" in data["missing"]
+    write_viewer(runs[1])
+    with RunServer(runs[1]) as server:
+        state = _state(_browse(server.url + "viewer.html?traj=right&frame=4", tmp_path))
+    assert state.attrs["data-ready"] == "1" and state.attrs["data-highlight"] == "right:4"
+    assert any("left/: not started" in m for m in state.missing)
+
+
+def test_viewer_in_headless_chromium(runs, tmp_path):
+    """The 3D canvas draws, and the frame slider moves the highlighted camera and its reference."""
+    run = runs[0]
+    write_viewer(run)
+    traj = load_trajectory(run / "trajectories" / "up" / "cameras.json")
+    refs = json.loads((run / "trajectories" / "up" / "references.json").read_text())
+    shot = tmp_path / "viewer.png"
+    with RunServer(run) as server:
+        states = {f: _state(_browse(server.url + f"viewer.html?traj=up&frame={f}", tmp_path)).attrs for f in (4, 8)}
+        _browse(server.url + "viewer.html?traj=up&frame=8", tmp_path, screenshot=shot)
+    for f, s in states.items():
+        assert s["data-ready"] == "1", s
+        assert int(s["data-nonblank"]) > 20_000, s  # points and frustums cover far more than a few pixels
+        assert s["data-highlight"] == f"up:{f}"
+        centre = np.array([float(v) for v in s["data-highlight-center"].split(",")])
+        np.testing.assert_allclose(centre, traj.cameras.centers[f], atol=1e-4)
+        assert s["data-reference"] == str(refs["references"][refs["targets"].index(f)])
+    assert states[4]["data-reference"] != states[8]["data-reference"]
+
+    import imageio.v3 as iio
+
+    img = iio.imread(shot)[..., :3].astype(int)
+    canvas = img[60:600]
+    background = np.array([0x15, 0x17, 0x1C])
+    assert (np.abs(canvas - background).sum(-1) > 12).mean() > 0.03
+    highlight = (canvas[..., 0] > 230) & (canvas[..., 1] > 200) & (canvas[..., 2] < 120)
+    assert highlight.sum() > 50  # the yellow current-camera frustum is drawn
+    atomic_write_bytes(REPO / "docs" / "images" / "viewer.png", shot.read_bytes())
+
+
+def test_view_command_serves_the_run(runs):
+    env = {**os.environ, "PYTHONPATH": str(REPO / "src") + os.pathsep + os.environ.get("PYTHONPATH", "")}
+    (runs[0] / "viewer.html").unlink(missing_ok=True)
+    proc = subprocess.Popen([sys.executable, "-m", "worldstereo.cli", "view", str(runs[0]), "--port", "0", "--no-browser"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    try:
+        url = proc.stdout.readline().strip()
+        assert re.fullmatch(r"http://127\.0\.0\.1:\d+/viewer\.html", url), url
+        with urllib.request.urlopen(url, timeout=30) as r:
+            assert b'id="run-data"' in r.read()
+        with urllib.request.urlopen(url.replace("viewer.html", "trajectories/up/video.mp4"), timeout=30) as r:
+            assert r.headers["Content-Type"] == "video/mp4" and r.read(12)[4:8] == b"ftyp"
+    finally:
+        proc.send_signal(signal.SIGINT)
+        proc.wait(timeout=30)
+    assert proc.returncode == 0
+    assert (runs[0] / "viewer.html").is_file()
+
+
+def test_view_command_rejects_a_missing_folder(tmp_path):
+    from typer.testing import CliRunner
+
+    from worldstereo.cli import app
+
+    result = CliRunner().invoke(app, ["view", str(tmp_path / "nope"), "--no-browser"])
+    assert result.exit_code == 2 and "not a folder" in result.output
