@@ -133,3 +133,14 @@ def write_fake_run(root: Path, partial: bool = False) -> Path:
                                                                    "f1@0.05": 0.87, "mean_reprojection_error_px": 0.6}})
     atomic_write_json(root / "run.json", record)
     return root
+
+
+_SESSION_RUNS: dict = {}
+
+
+def session_runs(tmp_path_factory) -> tuple[Path, Path]:
+    """(complete run, partial run), written once per test session and shared by the test modules."""
+    if "runs" not in _SESSION_RUNS:
+        root = tmp_path_factory.mktemp("runs")
+        _SESSION_RUNS["runs"] = (write_fake_run(root / "full"), write_fake_run(root / "partial", partial=True))
+    return _SESSION_RUNS["runs"]

@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from fake_run import write_fake_run
+from fake_run import session_runs
 from worldstereo.atomic import atomic_write_bytes
 from worldstereo.camera import load_trajectory
 from worldstereo.viewer import RunServer, load_run, write_viewer
@@ -31,8 +31,7 @@ CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--use-gl=swift
 
 @pytest.fixture(scope="module")
 def runs(tmp_path_factory):
-    root = tmp_path_factory.mktemp("runs")
-    return write_fake_run(root / "full"), write_fake_run(root / "partial", partial=True)
+    return session_runs(tmp_path_factory)
 
 
 def _chromium() -> str:

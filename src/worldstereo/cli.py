@@ -274,6 +274,19 @@ def view(
         pass
     finally:
         server.stop()
+
+
+@app.command("report")
+def report(run_dir: Path = typer.Argument(..., help="A run directory (holds run.json).")) -> None:
+    """Write report.md and report.html (plan, frames, references, cache growth, timings, warnings) into a run."""
+
+    def body() -> None:
+        from .viewer.report import write_report
+
+        md = write_report(run_dir)
+        console.print(f"wrote {md} and {md.with_suffix('.html')}", highlight=False)
+
+    _run(body)
 # --- end view, report, doctor ----------------------------------------------------------------
 
 
