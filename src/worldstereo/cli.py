@@ -287,6 +287,29 @@ def report(run_dir: Path = typer.Argument(..., help="A run directory (holds run.
         console.print(f"wrote {md} and {md.with_suffix('.html')}", highlight=False)
 
     _run(body)
+
+
+@app.command("doctor")
+def doctor(json_output: bool = typer.Option(False, "--json", help="Print the findings as JSON on stdout.")) -> None:
+    """Show the environment (torch, device, Open3D, FBX/USD writers, ffmpeg, chromium, weights) and what each feature lacks."""
+    import json
+
+    from rich.table import Table
+
+    from .doctor import diagnose
+
+    report = diagnose()
+    if json_output:
+        typer.echo(json.dumps(report, indent=2))
+        return
+    table = Table("check", "", "detail", "how to get it")
+    for c in report["checks"]:
+        table.add_row(c["name"], "[green]ok[/]" if c["ok"] else "[red]missing[/]", c["detail"], c["fix"])
+    out = Console()
+    out.print(table)
+    for feature, state in report["features"].items():
+        status = "[green]ready[/]" if state["ready"] else f"[red]missing:[/] {', '.join(state['missing'])}"
+        out.print(f"{feature}: {status}", highlight=False)
 # --- end view, report, doctor ----------------------------------------------------------------
 
 
