@@ -81,7 +81,8 @@ def write_fake_run(root: Path, partial: bool = False) -> Path:
               "settings": {"generator": "synthetic", "frames": FRAMES, "width": W, "height": H},
               "versions": {"worldstereo": "0.1.0"}, "order": [], "trajectories": {}, "cache_steps": steps,
               "outputs": {}, "warnings": ["trajectory 'up': 2 frames rejected by the alignment (inlier ratio 0.41)"]}
-    plan = default_plan(median_depth, K, W, H, FRAMES, FPS)
+    # Half the median depth keeps the 45° up and 90° side arcs inside this room, so frames show the room.
+    plan = default_plan(0.5 * median_depth, K, W, H, FRAMES, FPS)
     for ti, traj in enumerate(plan):
         name = traj.name
         record["order"].append(name)

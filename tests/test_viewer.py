@@ -9,6 +9,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import urllib.error
 import urllib.request
 from html.parser import HTMLParser
 from pathlib import Path
@@ -150,6 +151,10 @@ def test_viewer_in_headless_chromium(runs, tmp_path):
         centre = np.array([float(v) for v in s["data-highlight-center"].split(",")])
         np.testing.assert_allclose(centre, traj.cameras.centers[f], atol=1e-4)
         assert s["data-reference"] == str(refs["references"][refs["targets"].index(f)])
+        times = dict(kv.split("=") for kv in s["data-video-times"].split(","))
+        assert set(times) == {"video", "render", "mask"}
+        for t in times.values():  # every video seeked into frame f's display interval
+            assert f / traj.fps <= float(t) < (f + 1) / traj.fps
     assert states[4]["data-reference"] != states[8]["data-reference"]
 
     import imageio.v3 as iio
@@ -189,3 +194,25 @@ def test_view_command_rejects_a_missing_folder(tmp_path):
 
     result = CliRunner().invoke(app, ["view", str(tmp_path / "nope"), "--no-browser"])
     assert result.exit_code == 2 and "not a folder" in result.output
+
+
+def test_server_answers_byte_ranges(runs):
+    """Browsers seek videos only when the server honours Range (206), which http.server alone does not."""
+    data = (runs[0] / "trajectories/up/video.mp4").read_bytes()
+    with RunServer(runs[0]) as server:
+        url = server.url + "trajectories/up/video.mp4"
+
+        def get(rng):
+            req = urllib.request.Request(url, headers={"Range": rng})
+            try:
+                with urllib.request.urlopen(req, timeout=30) as r:
+                    return r.status, r.headers.get("Content-Range"), r.read()
+            except urllib.error.HTTPError as err:
+                return err.code, err.headers.get("Content-Range"), b""
+
+        assert get("bytes=10-99") == (206, f"bytes 10-99/{len(data)}", data[10:100])
+        assert get("bytes=100-") == (206, f"bytes 100-{len(data) - 1}/{len(data)}", data[100:])
+        assert get("bytes=-16") == (206, f"bytes {len(data) - 16}-{len(data) - 1}/{len(data)}", data[-16:])
+        assert get(f"bytes={len(data)}-")[:2] == (416, f"bytes */{len(data)}")
+        with urllib.request.urlopen(url, timeout=30) as r:
+            assert r.status == 200 and r.read() == data

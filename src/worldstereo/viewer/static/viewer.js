@@ -1,7 +1,8 @@
 // worldstereo run viewer: cache points, camera frustums and videos, synchronised by one frame slider.
 // World axes are OpenCV (x right, y down, z forward), so the orbit camera's "up" is -y.
 // State for tests and scripts is mirrored on <body>: data-highlight="traj:frame",
-// data-highlight-center="x,y,z", data-reference="bank index or empty", data-nonblank, data-ready.
+// data-highlight-center="x,y,z", data-reference="bank index or empty", data-video-times, data-nonblank,
+// data-ready.
 import * as THREE from "three";
 import { OrbitControls } from "three";
 
@@ -18,8 +19,8 @@ const scene = new THREE.Scene();
 const camera = new THREE.PerspectiveCamera(55, 1, data.extent * 1e-3, data.extent * 50);
 camera.up.set(0, -1, 0);
 const center = new THREE.Vector3(...data.center);
-// Start behind and above the input camera (the world origin), looking at the scene's centre.
-camera.position.set(0, -0.2 * data.extent, -0.3 * data.extent);
+// Start behind, above and to the right of the input camera (the world origin), looking at the scene's centre.
+camera.position.set(0.22 * data.extent, -0.22 * data.extent, -0.26 * data.extent);
 const controls = new OrbitControls(camera, canvas);
 controls.target.copy(center);
 controls.update();
@@ -33,7 +34,7 @@ if (data.points) {
   const g = new THREE.BufferGeometry();
   g.setAttribute("position", new THREE.BufferAttribute(decode(data.points.xyz, Float32Array), 3));
   g.setAttribute("color", new THREE.BufferAttribute(decode(data.points.rgb, Uint8Array), 3, true));
-  const size = data.extent * 2.5e-3;
+  const size = data.extent * 4e-3;
   scene.add(new THREE.Points(g, new THREE.PointsMaterial({ size, vertexColors: true })));
 }
 
@@ -137,6 +138,16 @@ function seekVideos(frame) {
     // Aim at the middle of the frame's display interval so rounding never shows its neighbour.
     if (!video.hidden && video.readyState >= 1) video.currentTime = (frame + 0.5) / traj.fps;
   }
+}
+
+// Mirrors where each video stands once a seek lands ("kind=seconds", empty for a missing video).
+for (const fig of figures) {
+  fig.querySelector("video").addEventListener("seeked", () => {
+    document.body.dataset.videoTimes = figures.map((f) => {
+      const v = f.querySelector("video");
+      return `${f.dataset.kind}=${v.hidden ? "" : v.currentTime.toFixed(4)}`;
+    }).join(",");
+  });
 }
 
 function setFrame(frame) {
