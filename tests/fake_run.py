@@ -45,6 +45,26 @@ def _write_ply(path: Path, xyz: np.ndarray, rgb: np.ndarray) -> None:
     PlyData([PlyElement.describe(v, "vertex")]).write(str(path))
 
 
+def _write_mesh(path: Path, scene, input_from_scene: np.ndarray) -> None:
+    """The scene's non-backdrop triangles in the run's frame, each vertex coloured by its texture's mean."""
+    from plyfile import PlyData, PlyElement
+
+    keep = ~np.isin(scene.triangle_object, list(scene.background_ids))
+    tris = scene.triangles[keep]
+    used, inverse = np.unique(tris, return_inverse=True)
+    xyz = scene.vertices[used].astype(np.float64) @ input_from_scene[:3, :3].T + input_from_scene[:3, 3]
+    colour = np.zeros((len(used), 3))
+    colour[inverse.reshape(-1)] = np.repeat(scene.textures.mean((1, 2))[scene.triangle_texture[keep]], 3, axis=0)
+    v = np.empty(len(used), dtype=[("x", "f4"), ("y", "f4"), ("z", "f4"), ("red", "u1"), ("green", "u1"), ("blue", "u1")])
+    for k, name in enumerate("xyz"):
+        v[name] = xyz[:, k]
+    for k, name in enumerate(("red", "green", "blue")):
+        v[name] = to_uint8(colour[:, k])
+    f = np.empty(len(tris), dtype=[("vertex_indices", "i4", (3,))])
+    f["vertex_indices"] = inverse.reshape(-1, 3)
+    PlyData([PlyElement.describe(v, "vertex"), PlyElement.describe(f, "face")]).write(str(path))
+
+
 def _png(path: Path, img: np.ndarray) -> None:
     import imageio.v3 as iio
 
@@ -132,6 +152,8 @@ def write_fake_run(root: Path, partial: bool = False) -> Path:
         rec.mkdir(exist_ok=True)
         atomic_write_json(rec / "scene.json", {"quality_metrics": {"num_points": int(len(pts)), "chamfer": 0.021,
                                                                    "f1@0.05": 0.87, "mean_reprojection_error_px": 0.6}})
+        _write_ply(rec / "points.ply", pts[::2], cols[::2])
+        _write_mesh(rec / "mesh.ply", scene, input_from_scene)
     atomic_write_json(root / "run.json", record)
     return root
 

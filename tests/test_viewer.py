@@ -22,7 +22,7 @@ from worldstereo.atomic import atomic_write_bytes
 from worldstereo.camera import load_trajectory
 from worldstereo.viewer import RunServer, load_run, write_viewer
 from worldstereo.viewer.html import subsample_points, viewer_data
-from worldstereo.viewer.rundata import read_ply_points
+from worldstereo.viewer.rundata import read_ply_mesh, read_ply_points
 
 REPO = Path(__file__).resolve().parents[1]
 CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--use-gl=swiftshader", "--enable-unsafe-swiftshader",
@@ -92,7 +92,15 @@ def test_viewer_page_is_offline(runs):
 def test_viewer_data_matches_run_files(runs):
     data = viewer_data(load_run(runs[0]))
     xyz, _ = read_ply_points(runs[0] / "cache.ply")
-    assert data["points"]["n"] == data["points"]["total"] == len(xyz)
+    assert data["layers"]["cache"]["n"] == data["layers"]["cache"]["total"] == len(xyz)
+    assert data["layers"]["points"]["n"] == len(read_ply_points(runs[0] / "reconstruction/points.ply")[0])
+    _, _, tris = read_ply_mesh(runs[0] / "reconstruction/mesh.ply")
+    assert data["layers"]["mesh"]["faces"] == len(tris)
+    small = viewer_data(load_run(runs[0]), point_budget=1000, face_budget=len(tris) - 1)
+    assert small["layers"]["cache"]["n"] == 1000 and small["layers"]["cache"]["total"] == len(xyz)
+    assert "mesh" not in small["layers"]
+    assert small["missing"] == [f"reconstruction/mesh.ply: {len(tris)} triangles, over the viewer's budget of "
+                                f"{len(tris) - 1}; open it in a mesh viewer"]
     assert [t["name"] for t in data["trajectories"]] == ["orbit", "up", "right", "left"]
     traj = load_trajectory(runs[0] / "trajectories" / "up" / "cameras.json")
     corners = np.asarray(data["trajectories"][1]["corners"]).reshape(-1, 5, 3)
@@ -102,13 +110,29 @@ def test_viewer_data_matches_run_files(runs):
     assert data["missing"] == []
 
 
-def test_read_ply_points_agrees_with_open3d(runs):
+def test_ply_readers_agree_with_open3d(runs):
     import open3d as o3d
 
     xyz, rgb = read_ply_points(runs[0] / "cache.ply")
     pcd = o3d.io.read_point_cloud(str(runs[0] / "cache.ply"))
     np.testing.assert_allclose(xyz, np.asarray(pcd.points), atol=1e-6)
     np.testing.assert_array_equal(rgb, np.round(np.asarray(pcd.colors) * 255).astype(np.uint8))
+    xyz, rgb, tris = read_ply_mesh(runs[0] / "reconstruction/mesh.ply")
+    mesh = o3d.io.read_triangle_mesh(str(runs[0] / "reconstruction/mesh.ply"))
+    np.testing.assert_allclose(xyz, np.asarray(mesh.vertices), atol=1e-6)
+    np.testing.assert_array_equal(tris, np.asarray(mesh.triangles))
+    np.testing.assert_array_equal(rgb, np.round(np.asarray(mesh.vertex_colors) * 255).astype(np.uint8))
+
+
+def test_read_ply_mesh_rejects_polygons(tmp_path):
+    from plyfile import PlyData, PlyElement
+
+    v = np.zeros(4, dtype=[("x", "f4"), ("y", "f4"), ("z", "f4")])
+    f = np.empty(1, dtype=[("vertex_indices", "i4", (4,))])
+    f["vertex_indices"] = [0, 1, 2, 3]
+    PlyData([PlyElement.describe(v, "vertex"), PlyElement.describe(f, "face")]).write(str(tmp_path / "quad.ply"))
+    with pytest.raises(ValueError, match="faces must be triangles, got 4-gons"):
+        read_ply_mesh(tmp_path / "quad.ply")
 
 
 def test_subsample_points_keeps_budget_and_pairs():
@@ -142,8 +166,10 @@ def test_viewer_in_headless_chromium(runs, tmp_path):
     refs = json.loads((run / "trajectories" / "up" / "references.json").read_text())
     shot = tmp_path / "viewer.png"
     with RunServer(run) as server:
-        states = {f: _state(_browse(server.url + f"viewer.html?traj=up&frame={f}", tmp_path)).attrs for f in (4, 8)}
-        _browse(server.url + "viewer.html?traj=up&frame=8", tmp_path, screenshot=shot)
+        # Frame 4 with the reconstructed mesh alone, frame 8 with the default layer (cache points).
+        states = {f: _state(_browse(server.url + f"viewer.html?traj=up&frame={f}" + ("&layers=mesh" if f == 4 else ""),
+                                    tmp_path)).attrs for f in (4, 8)}
+        _browse(server.url + "viewer.html?traj=up&frame=8&layers=cache,mesh", tmp_path, screenshot=shot)
     for f, s in states.items():
         assert s["data-ready"] == "1", s
         assert int(s["data-nonblank"]) > 20_000, s  # points and frustums cover far more than a few pixels
@@ -156,11 +182,14 @@ def test_viewer_in_headless_chromium(runs, tmp_path):
         for t in times.values():  # every video seeked into frame f's display interval
             assert f / traj.fps <= float(t) < (f + 1) / traj.fps
     assert states[4]["data-reference"] != states[8]["data-reference"]
+    cache, faces = len(read_ply_points(run / "cache.ply")[0]), len(read_ply_mesh(run / "reconstruction/mesh.ply")[2])
+    assert states[4]["data-layers"] == f"mesh:{faces}"
+    assert states[8]["data-layers"] == f"cache:{cache}"
 
     import imageio.v3 as iio
 
     img = iio.imread(shot)[..., :3].astype(int)
-    canvas = img[60:600]
+    canvas = img[80:640]
     background = np.array([0x15, 0x17, 0x1C])
     assert (np.abs(canvas - background).sum(-1) > 12).mean() > 0.03
     highlight = (canvas[..., 0] > 230) & (canvas[..., 1] > 200) & (canvas[..., 2] < 120)

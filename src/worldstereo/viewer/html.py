@@ -25,11 +25,12 @@ from ..atomic import atomic_write_text
 from ..camera import Cameras
 from ..camera.plot import frustum_corners
 from ..camera.trajectory import CameraTrajectory
-from .rundata import RunContents, load_run, read_ply_points
+from .rundata import RunContents, load_run, read_ply_mesh, read_ply_points
 
 log = logging.getLogger(__name__)
 
 POINT_BUDGET = 300_000
+FACE_BUDGET = 1_000_000
 # matplotlib's tab10, so the viewer and the report's plan plot colour trajectories alike.
 TRAJECTORY_COLORS = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd",
                      "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22", "#17becf")
@@ -70,22 +71,37 @@ def _extent(run: RunContents, xyz: Optional[np.ndarray]) -> tuple[np.ndarray, fl
     return c.mean(0) + np.array([0, 0, 1.0]), max(4.0 * float(np.ptp(c, 0).max()), 1.0)
 
 
-def viewer_data(run: RunContents, point_budget: int = POINT_BUDGET) -> dict:
-    """The JSON the page reads: points, frustums, video paths, references, missing files."""
-    xyz = rgb = None
+def _points_layer(path: Path, budget: int) -> tuple[dict, np.ndarray]:
+    xyz, rgb = read_ply_points(path)
+    total = len(xyz)
+    xyz, rgb = subsample_points(xyz, rgb, budget)
+    return {"n": int(len(xyz)), "total": int(total), "xyz": _b64(xyz.astype("<f4")), "rgb": _b64(rgb)}, xyz
+
+
+def _mesh_layer(path: Path, face_budget: int) -> tuple[dict, np.ndarray]:
+    xyz, rgb, tris = read_ply_mesh(path)
+    if len(tris) > face_budget:
+        raise ValueError(f"{len(tris)} triangles, over the viewer's budget of {face_budget}; open it in a mesh viewer")
+    return {"vertices": int(len(xyz)), "faces": int(len(tris)), "xyz": _b64(xyz.astype("<f4")), "rgb": _b64(rgb),
+            "index": _b64(tris.astype("<u4"))}, xyz
+
+
+def viewer_data(run: RunContents, point_budget: int = POINT_BUDGET, face_budget: int = FACE_BUDGET) -> dict:
+    """The JSON the page reads: point and mesh layers, frustums, video paths, references, missing files."""
     missing = list(run.missing)
-    if run.cache_ply is not None:
-        try:
-            xyz, rgb = read_ply_points(run.cache_ply)
-        except ValueError as exc:
-            missing.append(f"cache.ply: {exc}")
+    layers, xyz = {}, None
+    for key, path, make, budget in (("cache", run.cache_ply, _points_layer, point_budget),
+                                    ("points", run.reconstruction_points, _points_layer, point_budget),
+                                    ("mesh", run.reconstruction_mesh, _mesh_layer, face_budget)):
+        if path is not None:
+            try:
+                layers[key], layer_xyz = make(path, budget)
+            except ValueError as exc:
+                missing.append(f"{path.relative_to(run.root)}: {str(exc).removeprefix(str(path) + ': ')}")
+                continue
+            xyz = layer_xyz if xyz is None else xyz  # the first layer present sets the view
     center, extent = _extent(run, xyz)
     scale = 0.03 * extent
-    points = None
-    if xyz is not None and len(xyz):
-        total = len(xyz)
-        xyz, rgb = subsample_points(xyz, rgb, point_budget)
-        points = {"n": int(len(xyz)), "total": int(total), "xyz": _b64(xyz.astype("<f4")), "rgb": _b64(rgb.astype(np.uint8))}
     trajectories = []
     for i, t in enumerate(run.trajectories):
         if t.trajectory is None:
@@ -98,7 +114,7 @@ def viewer_data(run: RunContents, point_budget: int = POINT_BUDGET) -> dict:
     bank = [{"index": b.index, "source": b.source, "image": b.image, "corners": _corners(b.camera, scale)} for b in run.bank]
     return {
         "title": run.root.resolve().name, "center": center.round(5).tolist(), "extent": extent, "scale": scale,
-        "points": points, "trajectories": trajectories, "bank": bank,
+        "layers": layers, "trajectories": trajectories, "bank": bank,
         "statuses": {t.name: t.status for t in run.trajectories}, "missing": missing,
     }
 
@@ -113,24 +129,25 @@ def _script_json(data: dict) -> str:
     return json.dumps(data, separators=(",", ":")).replace("</", "<\\/")
 
 
-def render_viewer(run_dir: str | os.PathLike, point_budget: int = POINT_BUDGET) -> str:
+def render_viewer(run_dir: str | os.PathLike, point_budget: int = POINT_BUDGET, face_budget: int = FACE_BUDGET) -> str:
     """The page's HTML text for ``run_dir`` (see :func:`write_viewer`)."""
     run = load_run(run_dir)
-    data = viewer_data(run, point_budget)
+    data = viewer_data(run, point_budget, face_budget)
     values = {"TITLE": html.escape(data["title"]), "IMPORTMAP": _import_map(), "DATA": _script_json(data),
               "APP": _static("viewer.js")}
     # One pass, so text inserted for one placeholder is never searched for another.
     return re.sub(r"__(TITLE|IMPORTMAP|DATA|APP)__", lambda m: values[m.group(1)], _static("viewer.html"))
 
 
-def write_viewer(run_dir: str | os.PathLike, point_budget: int = POINT_BUDGET) -> Path:
+def write_viewer(run_dir: str | os.PathLike, point_budget: int = POINT_BUDGET, face_budget: int = FACE_BUDGET) -> Path:
     """Write ``viewer.html`` into ``run_dir`` and return its path.
 
-    Shows the cache point cloud (at most ``point_budget`` points), every trajectory's frustums, the
-    memory-bank frustums and the trajectory videos with a frame slider; files that are missing in a
-    partial run are listed on the page.
+    Shows the cache point cloud and the reconstruction's points and mesh when present (each point
+    layer subsampled to ``point_budget``; a mesh over ``face_budget`` triangles is listed as not
+    shown), every trajectory's frustums, the memory-bank frustums and the trajectory videos with a
+    frame slider; files that are missing in a partial run are listed on the page.
     """
     path = Path(run_dir) / "viewer.html"
-    atomic_write_text(path, render_viewer(run_dir, point_budget))
+    atomic_write_text(path, render_viewer(run_dir, point_budget, face_budget))
     log.info("wrote %s", path)
     return path

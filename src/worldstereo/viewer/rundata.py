@@ -53,6 +53,8 @@ class RunContents:
     cache_ply: Optional[Path]
     reconstruction: Optional[dict]
     missing: list[str]
+    reconstruction_points: Optional[Path] = None
+    reconstruction_mesh: Optional[Path] = None
 
     @property
     def input_image(self) -> Optional[Path]:
@@ -150,29 +152,69 @@ def load_run(run_dir: str | os.PathLike) -> RunContents:
         missing.append("cache.ply: not written")
     if not (root / "input.png").is_file():
         missing.append("input.png: not written")
-    recon = None
+    recon, recon_files = None, {}
     if (root / "reconstruction").is_dir():
         recon = _read_json(root, "reconstruction/scene.json", missing)
+        for name in ("points", "mesh"):
+            p = root / "reconstruction" / f"{name}.ply"
+            if p.is_file():
+                recon_files[name] = p
+            else:
+                missing.append(f"reconstruction/{name}.ply: not written")
     else:
         missing.append("reconstruction/: not run (optional)")
     log.debug("run %s: %d trajectories, %d bank frames, %d missing", root, len(trajs), len(bank), len(missing))
     return RunContents(root=root, record=record, trajectories=trajs, bank=bank,
-                       cache_ply=cache if cache.is_file() else None, reconstruction=recon, missing=missing)
+                       cache_ply=cache if cache.is_file() else None, reconstruction=recon, missing=missing,
+                       reconstruction_points=recon_files.get("points"), reconstruction_mesh=recon_files.get("mesh"))
 
 
-def read_ply_points(path: str | os.PathLike) -> tuple[np.ndarray, np.ndarray]:
-    """(P, 3) float32 xyz and (P, 3) uint8 rgb of a PLY point cloud (vertices only; rgb grey if absent)."""
+def _read_ply(path: str | os.PathLike):
     from plyfile import PlyData
 
     try:
-        vertex = PlyData.read(str(path))["vertex"].data
-    except (OSError, KeyError, ValueError) as exc:
-        raise ValueError(f"{path}: not a readable PLY point cloud ({exc})") from None
+        return PlyData.read(str(path))
+    except (OSError, ValueError) as exc:
+        raise ValueError(f"{path}: not a readable PLY file ({exc})") from None
+
+
+def _vertices(ply, path) -> tuple[np.ndarray, np.ndarray]:
+    try:
+        vertex = ply["vertex"].data
+    except KeyError:
+        raise ValueError(f"{path}: PLY file without a vertex element") from None
     xyz = np.stack([vertex["x"], vertex["y"], vertex["z"]], 1).astype(np.float32)
-    names = vertex.dtype.names
-    if all(c in names for c in ("red", "green", "blue")):
+    if all(c in vertex.dtype.names for c in ("red", "green", "blue")):
         rgb = np.stack([vertex["red"], vertex["green"], vertex["blue"]], 1).astype(np.uint8)
     else:
         rgb = np.full_like(xyz, 160, dtype=np.uint8)
+    return xyz, rgb
+
+
+def read_ply_points(path: str | os.PathLike) -> tuple[np.ndarray, np.ndarray]:
+    """(P, 3) float32 xyz and (P, 3) uint8 rgb of a PLY point cloud's finite vertices (rgb grey if absent)."""
+    xyz, rgb = _vertices(_read_ply(path), path)
     keep = np.isfinite(xyz).all(1)
     return xyz[keep], rgb[keep]
+
+
+def read_ply_mesh(path: str | os.PathLike) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(V, 3) float32 vertices, (V, 3) uint8 colours and (T, 3) uint32 triangles of a PLY mesh."""
+    ply = _read_ply(path)
+    xyz, rgb = _vertices(ply, path)
+    try:
+        faces = ply["face"].data
+    except KeyError:
+        raise ValueError(f"{path}: PLY file without faces; write the mesh with its triangles") from None
+    name = "vertex_indices" if "vertex_indices" in faces.dtype.names else "vertex_index"
+    try:
+        tris = np.stack(list(faces[name])).astype(np.int64) if len(faces) else np.zeros((0, 3), np.int64)
+    except ValueError:
+        raise ValueError(f"{path}: faces of mixed sizes; the viewer shows triangle meshes") from None
+    if tris.ndim != 2 or tris.shape[1] != 3:
+        raise ValueError(f"{path}: faces must be triangles, got {tris.shape[-1]}-gons")
+    if len(tris) and (tris.min() < 0 or tris.max() >= len(xyz)):
+        raise ValueError(f"{path}: a face refers to a vertex outside 0..{len(xyz) - 1}")
+    if not np.isfinite(xyz).all():
+        raise ValueError(f"{path}: non-finite vertex coordinates")
+    return xyz, rgb, tris.astype(np.uint32)

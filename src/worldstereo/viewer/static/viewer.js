@@ -1,8 +1,8 @@
 // worldstereo run viewer: cache points, camera frustums and videos, synchronised by one frame slider.
 // World axes are OpenCV (x right, y down, z forward), so the orbit camera's "up" is -y.
 // State for tests and scripts is mirrored on <body>: data-highlight="traj:frame",
-// data-highlight-center="x,y,z", data-reference="bank index or empty", data-video-times, data-nonblank,
-// data-ready.
+// data-highlight-center="x,y,z", data-reference="bank index or empty", data-video-times,
+// data-layers="layer:count,…" (visible ones), data-nonblank, data-ready.
 import * as THREE from "three";
 import { OrbitControls } from "three";
 
@@ -30,12 +30,34 @@ function decode(b64, Type) {
   return new Type(bytes.buffer);
 }
 
-if (data.points) {
+// Layers: "cache" (3D cache points), "points" and "mesh" (reconstruction); ?layers=a,b picks the visible ones.
+const LAYER_NAMES = { cache: "3D cache", points: "reconstructed points", mesh: "reconstructed mesh" };
+const layers = {};
+function coloured(layer) {
   const g = new THREE.BufferGeometry();
-  g.setAttribute("position", new THREE.BufferAttribute(decode(data.points.xyz, Float32Array), 3));
-  g.setAttribute("color", new THREE.BufferAttribute(decode(data.points.rgb, Uint8Array), 3, true));
-  const size = data.extent * 4e-3;
-  scene.add(new THREE.Points(g, new THREE.PointsMaterial({ size, vertexColors: true })));
+  g.setAttribute("position", new THREE.BufferAttribute(decode(layer.xyz, Float32Array), 3));
+  g.setAttribute("color", new THREE.BufferAttribute(decode(layer.rgb, Uint8Array), 3, true));
+  return g;
+}
+for (const key of ["cache", "points"]) {
+  if (!data.layers[key]) continue;
+  const material = new THREE.PointsMaterial({ size: data.extent * 4e-3, vertexColors: true });
+  layers[key] = { object: new THREE.Points(coloured(data.layers[key]), material), count: data.layers[key].n };
+}
+if (data.layers.mesh) {
+  const g = coloured(data.layers.mesh);
+  g.setIndex(new THREE.BufferAttribute(decode(data.layers.mesh.index, Uint32Array), 1));
+  g.computeVertexNormals();
+  // Front faces only: a reconstructed room's walls face its cameras, so from outside the near walls
+  // vanish and the inside stays visible (a doll's-house view).
+  const material = new THREE.MeshLambertMaterial({ vertexColors: true, side: THREE.FrontSide });
+  layers.mesh = { object: new THREE.Mesh(g, material), count: data.layers.mesh.faces };
+  scene.add(new THREE.HemisphereLight(0xffffff, 0x444444, 2.0));
+}
+const wanted = params.get("layers")?.split(",") ?? [["cache", "points", "mesh"].find((k) => data.layers[k])];
+for (const [key, layer] of Object.entries(layers)) {
+  layer.object.visible = wanted.includes(key);
+  scene.add(layer.object);
 }
 
 // corners: flat (N, 5, 3): centre then four image corners; one frustum = 8 line segments.
@@ -103,6 +125,15 @@ const select = $("traj"), slider = $("frame"), figures = [...document.querySelec
 let traj = null;
 
 for (const t of data.trajectories) select.add(new Option(`${t.name} (${t.status})`, t.name));
+$("layers").innerHTML = Object.entries(layers).map(([key, l]) =>
+  `<label><input type="checkbox" data-layer="${key}" ${l.object.visible ? "checked" : ""}> ${LAYER_NAMES[key]}</label>`).join(" ");
+for (const box of document.querySelectorAll("#layers input")) {
+  box.addEventListener("change", () => { layers[box.dataset.layer].object.visible = box.checked; showLayers(); render(); });
+}
+function showLayers() {
+  document.body.dataset.layers = Object.entries(layers).filter(([, l]) => l.object.visible).map(([k, l]) => `${k}:${l.count}`).join(",");
+}
+showLayers();
 $("legend").innerHTML = data.trajectories.map((t) => `<span style="--c:${t.color}">${t.name}</span>`).join("")
   + `<span style="--c:#8a8f99">memory bank</span><span style="--c:#ffe14d">current</span><span style="--c:#ff3df2">reference</span>`;
 
