@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from fake_run import session_runs
+from fake_run import FPS, session_runs
 from worldstereo.atomic import atomic_write_bytes
 from worldstereo.camera import load_trajectory
 from worldstereo.viewer import RunServer, load_run, write_viewer
@@ -81,12 +81,18 @@ def _state(dom: str) -> _BodyAttrs:
     return parser
 
 
-def test_viewer_page_is_offline(runs):
-    page = (write_viewer(runs[0])).read_text()
+def test_viewer_page_is_offline(runs, tmp_path):
+    path = write_viewer(runs[0])
+    page = path.read_text()
     assert re.search(r"""(src|href)\s*=\s*["']\s*(https?:)?//""", page) is None
     imports = json.loads(re.search(r'<script type="importmap">(.*?)</script>', page, re.S).group(1))["imports"]
     assert list(imports) == ["three"] and imports["three"].startswith("data:text/javascript;base64,")
     assert "<script src" not in page
+    # Opened straight from disk, without any server, the page still builds its scene and seeks its videos.
+    state = _state(_browse(path.as_uri() + "?traj=orbit&frame=4", tmp_path)).attrs
+    assert state["data-ready"] == "1" and state["data-highlight"] == "orbit:4"
+    t = f"{4.5 / FPS:.4f}"  # the middle of frame 4
+    assert state["data-video-times"] == f"video={t},render={t},mask={t}"
 
 
 def test_viewer_data_matches_run_files(runs):
