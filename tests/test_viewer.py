@@ -58,13 +58,15 @@ class _BodyAttrs(HTMLParser):
         super().__init__()
         self.attrs: dict = {}
         self.missing: list[str] = []
-        self._in_missing = False
+        self.options_disabled: list[str] = []
+        self._in_missing = self._option_disabled = False
 
     def handle_starttag(self, tag, attrs):
         if tag == "body" and not self.attrs:
             self.attrs = dict(attrs)
         if tag == "details" and dict(attrs).get("id") == "missing":
             self._in_missing = True
+        self._option_disabled = tag == "option" and "disabled" in dict(attrs)
 
     def handle_endtag(self, tag):
         if tag == "details":
@@ -73,6 +75,9 @@ class _BodyAttrs(HTMLParser):
     def handle_data(self, data):
         if self._in_missing and data.strip():
             self.missing.append(data.strip())
+        if self._option_disabled:
+            self.options_disabled.append(data.strip())
+            self._option_disabled = False
 
 
 def _state(dom: str) -> _BodyAttrs:
@@ -162,6 +167,7 @@ def test_partial_run_lists_what_is_missing(runs, tmp_path):
         state = _state(_browse(server.url + "viewer.html?traj=right&frame=4", tmp_path))
     assert state.attrs["data-ready"] == "1" and state.attrs["data-highlight"] == "right:4"
     assert any("left/: not started" in m for m in state.missing)
+    assert "left (pending)" in state.options_disabled
 
 
 def test_viewer_in_headless_chromium(runs, tmp_path):
@@ -222,13 +228,21 @@ def test_view_command_serves_the_run(runs):
     assert (runs[0] / "viewer.html").is_file()
 
 
-def test_view_command_rejects_a_missing_folder(tmp_path):
+def test_view_command_rejects_a_missing_folder_and_a_busy_port(runs, tmp_path):
+    import socket
+
     from typer.testing import CliRunner
 
     from worldstereo.cli import app
 
     result = CliRunner().invoke(app, ["view", str(tmp_path / "nope"), "--no-browser"])
     assert result.exit_code == 2 and "not a folder" in result.output
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        result = CliRunner().invoke(app, ["view", str(runs[1]), "--port", str(port), "--no-browser"])
+    assert result.exit_code == 2 and f"cannot listen on 127.0.0.1:{port}" in result.output
 
 
 def test_server_answers_byte_ranges(runs):

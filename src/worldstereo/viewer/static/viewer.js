@@ -124,7 +124,11 @@ function countNonBlank() {
 const select = $("traj"), slider = $("frame"), figures = [...document.querySelectorAll("#strip figure[data-kind]")];
 let traj = null;
 
-for (const t of data.trajectories) select.add(new Option(`${t.name} (${t.status})`, t.name));
+for (const [name, status] of Object.entries(data.statuses)) {
+  const option = new Option(`${name} (${status})`, name);
+  option.disabled = !data.trajectories.some((t) => t.name === name);  // no cameras.json yet
+  select.add(option);
+}
 $("layers").innerHTML = Object.entries(layers).map(([key, l]) =>
   `<label><input type="checkbox" data-layer="${key}" ${l.object.visible ? "checked" : ""}> ${LAYER_NAMES[key]}</label>`).join(" ");
 for (const box of document.querySelectorAll("#layers input")) {
