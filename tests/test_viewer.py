@@ -265,3 +265,12 @@ def test_server_answers_byte_ranges(runs):
         assert get(f"bytes={len(data)}-")[:2] == (416, f"bytes */{len(data)}")
         with urllib.request.urlopen(url, timeout=30) as r:
             assert r.status == 200 and r.read() == data
+
+
+def test_empty_folder_gives_a_page_that_says_everything_is_missing(tmp_path):
+    page = write_viewer(tmp_path).read_text()
+    data = json.loads(re.search(r'<script type="application/json" id="run-data">(.*?)</script>', page, re.S).group(1))
+    assert data["layers"] == {} and data["trajectories"] == [] and data["bank"] == []
+    assert {"run.json: not written", "cache.ply: not written", "memory/bank.json: not written"} <= set(data["missing"])
+    with pytest.raises(ValueError, match="not a folder"):
+        write_viewer(tmp_path / "absent")

@@ -68,6 +68,8 @@ def _extent(run: RunContents, xyz: Optional[np.ndarray]) -> tuple[np.ndarray, fl
     if not centers:
         return np.zeros(3), 1.0
     c = np.concatenate(centers)
+    # Without geometry, look a little in front of the cameras (+z of the input view), which is
+    # where a single-image scene lies.
     return c.mean(0) + np.array([0, 0, 1.0]), max(4.0 * float(np.ptp(c, 0).max()), 1.0)
 
 
