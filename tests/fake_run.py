@@ -150,8 +150,8 @@ def write_fake_run(root: Path, partial: bool = False) -> Path:
     if not partial:
         rec = root / "reconstruction"
         rec.mkdir(exist_ok=True)
-        atomic_write_json(rec / "scene.json", {"quality_metrics": {"num_points": int(len(pts)), "chamfer": 0.021,
-                                                                   "f1@0.05": 0.87, "mean_reprojection_error_px": 0.6}})
+        atomic_write_json(rec / "metadata.json", {"quality_metrics": {"completeness": 0.91, "geometric_consistency": 0.84,
+                                                                      "texture_quality": 0.77, "multiview_consistency": 0.88}})
         _write_ply(rec / "points.ply", pts[::2], cols[::2])
         _write_mesh(rec / "mesh.ply", scene, input_from_scene)
     atomic_write_json(root / "run.json", record)

@@ -62,7 +62,7 @@ def test_report_of_a_complete_run(runs):
     up_refs = _table(md.split("report/references_up.png")[1], "target frame")
     assert [(int(r[0]), int(r[1])) for r in up_refs] == list(zip(refs["targets"], refs["references"]))
     metrics = dict(r for r in _table(md, "metric"))
-    assert metrics["chamfer"] == "0.021"
+    assert metrics["geometric_consistency"] == "0.84"
     warnings = md.split("## Warnings")[1].split("## Missing")[0]
     assert "cache alignment after 'up': 2 frame(s) rejected, inlier ratio 0.41" in warnings
     assert "right: camera step 7" in warnings

@@ -54,8 +54,7 @@ def _main(
 # ---------------------------------------------------------------------------------------------
 # worldstereo trajectory …
 # ---------------------------------------------------------------------------------------------
-PRESETS = ("orbit", "up", "down", "left", "right", "dolly", "truck", "pan", "zoom", "plan")
-_DEFAULT_DEGREES = {"up": 45.0, "down": 45.0, "left": 90.0, "right": 90.0}
+MAKE_PRESETS = ("orbit", "up", "down", "left", "right", "dolly", "truck", "pan", "zoom", "plan")
 
 
 def _intrinsics(width: int, height: int, fov: float, intrinsics: Optional[Path]):
@@ -78,7 +77,7 @@ def _intrinsics(width: int, height: int, fov: float, intrinsics: Optional[Path])
 
 @trajectory_app.command("make")
 def trajectory_make(
-    preset: str = typer.Argument(..., help=f"One of: {', '.join(PRESETS)} ('plan' = the paper's 4-trajectory plan)."),
+    preset: str = typer.Argument(..., help=f"One of: {', '.join(MAKE_PRESETS)} ('plan' = the paper's 4-trajectory plan)."),
     output: Path = typer.Option(..., "-o", "--output", help="Output .json (a folder for 'plan')."),
     width: int = typer.Option(832, help="Image width in pixels."),
     height: int = typer.Option(480, help="Image height in pixels."),
@@ -89,8 +88,8 @@ def trajectory_make(
     depth: float = typer.Option(1.0, help="Scene median depth: rotation pivot distance and orbit scale."),
     degrees: Optional[float] = typer.Option(None, help="Rotation angle for up/down/left/right (default 45 up/down, 90 left/right)."),
     radius_ratio: float = typer.Option(0.3, help="Orbit radius as a fraction of --depth."),
-    distance: float = typer.Option(0.5, help="dolly: forward distance (negative = backward)."),
-    dx: float = typer.Option(0.3, help="truck: sideways distance (+ = right)."),
+    distance: Optional[float] = typer.Option(None, help="dolly: forward distance (default 0.3 x --depth; negative = backward)."),
+    dx: Optional[float] = typer.Option(None, help="truck: sideways distance (default 0.3 x --depth; + = right)."),
     dy: float = typer.Option(0.0, help="truck: vertical distance (+ = down)."),
     yaw: float = typer.Option(30.0, help="pan: degrees to turn right."),
     pitch: float = typer.Option(0.0, help="pan: degrees to tilt up."),
@@ -99,30 +98,19 @@ def trajectory_make(
     """Make a trajectory from a preset and write it as a schema-v1 JSON file."""
 
     def body() -> None:
-        from .camera import default_plan, dolly, orbit, pan, rotate, save_trajectory, truck, zoom
+        from .camera import default_plan, preset as make_preset, save_trajectory
 
-        if preset not in PRESETS:
-            raise UserError(f"preset {preset!r} is not one of {', '.join(PRESETS)}")
+        if preset not in MAKE_PRESETS:
+            raise UserError(f"preset {preset!r} is not one of {', '.join(MAKE_PRESETS)}")
         K = _intrinsics(width, height, fov, intrinsics)
-        common = dict(K=K, width=width, height=height, n_frames=frames, fps=fps)
         if preset == "plan":
             output.mkdir(parents=True, exist_ok=True)
             for traj in default_plan(depth, K, width, height, frames, fps):
                 save_trajectory(traj, output / f"{traj.name}.json")
                 console.print(f"wrote {output / (traj.name + '.json')} ({len(traj)} frames)")
             return
-        if preset == "orbit":
-            traj = orbit(depth, radius_ratio, **common)
-        elif preset in _DEFAULT_DEGREES:
-            traj = rotate(preset, degrees if degrees is not None else _DEFAULT_DEGREES[preset], depth, **common)
-        elif preset == "dolly":
-            traj = dolly(distance, **common)
-        elif preset == "truck":
-            traj = truck(dx, dy, **common)
-        elif preset == "pan":
-            traj = pan(yaw, pitch, **common)
-        else:
-            traj = zoom(factor, **common)
+        traj = make_preset(preset, depth, K, width, height, frames, fps, degrees=degrees, radius_ratio=radius_ratio,
+                           distance=distance, dx=dx, dy=dy, yaw=yaw, pitch=pitch, factor=factor)
         save_trajectory(traj, output)
         console.print(f"wrote {output} ({len(traj)} frames, {traj.kind})")
 
@@ -302,7 +290,24 @@ def demo(
         with progress:
             run = ws.generate_scene(sample, output_dir=output, resume=True, progress=callback)
         _summary(run, quiet, False)
-        console.print(f"videos: {output}/trajectories/*/video.mp4   cache: {output}/cache.ply   record: {output}/run.json")
+        recon = output / "reconstruction"
+        if ws.generator.untrained:
+            console.print("[yellow]reconstruction skipped:[/] frames of an untrained generator carry no geometry "
+                          "(`worldstereo demo --generator warp` reconstructs the baseline's frames)")
+        elif not (recon / "scene.npz").is_file():
+            from .reconstruction import reconstruct_scene
+
+            try:
+                scene = reconstruct_scene(output, None, recon, method="mvs", resolution=256)
+                q = scene.metadata["quality_metrics"]
+                console.print("reconstruction: " + ", ".join(f"{k} {v:.3f}" for k, v in q.items()))
+            except ValueError as exc:
+                console.print(f"[yellow]reconstruction failed:[/] {str(exc).splitlines()[0]}")
+        from .viewer import write_viewer
+
+        page = write_viewer(output)
+        console.print(f"look at: {page} (or `worldstereo view {output}`), videos in {output}/trajectories/*/video.mp4, "
+                      f"the record in {output}/run.json", highlight=False)
 
     _run(body)
 

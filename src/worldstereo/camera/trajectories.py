@@ -214,6 +214,31 @@ def check_smoothness(traj: CameraTrajectory, ratio: float = 3.0) -> SmoothnessRe
 
 
 PLAN_ORDER = ("orbit", "up", "right", "left")
+PRESETS = ("orbit", "up", "down", "left", "right", "dolly", "truck", "pan", "zoom")
+# The paper's rotation angles (App. C); 45 degrees for down by symmetry with up.
+PRESET_DEGREES = {"up": 45.0, "down": 45.0, "left": 90.0, "right": 90.0}
+
+
+def preset(name: str, median_depth: float, K: Any, width: int, height: int, n_frames: int = DEFAULT_FRAMES,
+           fps: float = DEFAULT_FPS, degrees: float | None = None, radius_ratio: float = 0.3,
+           distance: float | None = None, dx: float | None = None, dy: float = 0.0, yaw: float = 30.0,
+           pitch: float = 0.0, factor: float = 1.5) -> CameraTrajectory:
+    """A named preset scaled to a scene: rotations pivot at ``median_depth`` (App. C angles unless
+    ``degrees``), the orbit radius is ``radius_ratio`` x depth, dolly/truck move 0.3 x depth unless told."""
+    common = dict(K=K, width=width, height=height, n_frames=n_frames, fps=fps)
+    if name == "orbit":
+        return orbit(median_depth, radius_ratio, **common)
+    if name in PRESET_DEGREES:
+        return rotate(name, PRESET_DEGREES[name] if degrees is None else degrees, median_depth, **common)
+    if name == "dolly":
+        return dolly(0.3 * median_depth if distance is None else distance, **common)
+    if name == "truck":
+        return truck(0.3 * median_depth if dx is None else dx, dy, **common)
+    if name == "pan":
+        return pan(yaw, pitch, **common)
+    if name == "zoom":
+        return zoom(factor, **common)
+    raise ValueError(f"preset {name!r} is not one of {', '.join(PRESETS)}")
 
 
 def default_plan(median_depth: float, K: Any, width: int, height: int, n_frames: int = DEFAULT_FRAMES,

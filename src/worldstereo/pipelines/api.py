@@ -14,7 +14,7 @@ from typing import Any, Callable, Optional, Sequence, Union
 import numpy as np
 
 from ..atomic import atomic_path
-from ..camera import CameraTrajectory, Cameras, default_plan, load_trajectory
+from ..camera import PRESETS, CameraTrajectory, Cameras, default_plan, load_trajectory, preset
 from .depth import DepthBackend, depth_backend
 from .generators import GENERATORS, Generator, build_generator
 from .inputs import InputError, check_panorama, load_depth, load_image, resolve_intrinsics
@@ -180,6 +180,8 @@ class WorldStereo:
             return default_plan(state.median_depth, state.K, state.width, state.height, n)
         out = []
         for t in trajectories:
+            if isinstance(t, str) and t in PRESETS and not Path(t).exists():
+                t = preset(t, state.median_depth, state.K, state.width, state.height, n)
             traj = t if isinstance(t, CameraTrajectory) else load_trajectory(t)
             if self.generator.num_frames and len(traj) != self.generator.num_frames:
                 from ..camera import resample

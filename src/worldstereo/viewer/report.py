@@ -218,7 +218,7 @@ def build_report(run: RunContents) -> list[Block]:
     if metrics:
         blocks.append(("table", ["metric", "value"], [[k, v] for k, v in metrics.items()]))
     else:
-        blocks.append(("p", "No reconstruction metrics (reconstruction not run or scene.json without quality_metrics)."))
+        blocks.append(("p", "No reconstruction metrics (reconstruction not run or metadata.json without quality_metrics)."))
 
     warnings = collect_warnings(run)
     blocks += [("h2", "Warnings"), ("list", warnings) if warnings else ("p", "None.")]

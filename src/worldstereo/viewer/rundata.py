@@ -154,7 +154,7 @@ def load_run(run_dir: str | os.PathLike) -> RunContents:
         missing.append("input.png: not written")
     recon, recon_files = None, {}
     if (root / "reconstruction").is_dir():
-        recon = _read_json(root, "reconstruction/scene.json", missing)
+        recon = _read_json(root, "reconstruction/metadata.json", missing)
         for name in ("points", "mesh"):
             p = root / "reconstruction" / f"{name}.ply"
             if p.is_file():
