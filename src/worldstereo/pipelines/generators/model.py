@@ -175,8 +175,22 @@ class ModelGenerator(Generator):
         video = m.codec.decode(latents)[0].float().clamp(0, 1).permute(1, 2, 3, 0).cpu().numpy()
         frames = video[:n].astype(np.float32)
         frames[0] = request.image  # frame 0 is the condition image itself
-        return GenerationResult(frames, None, None, {"sampler": self.sampler, "steps": steps,
-                                                    "ssm_pairs": 0 if cond.ssm is None else int(len(cond.ssm.target_frames))})
+        depth, source = self._pose_head_depth(latents, cond, n, h, w)
+        return GenerationResult(frames, depth, source, {"sampler": self.sampler, "steps": steps,
+                                                       "ssm_pairs": 0 if cond.ssm is None else int(len(cond.ssm.target_frames))})
+
+    def _pose_head_depth(self, latents: torch.Tensor, cond: Any, n: int, h: int, w: int):
+        """Per-frame z-depth from the JOG3R head's own-frame pointmaps (one V2C pass on the result),
+        up to one scale that the Cache3D alignment absorbs. None when the head is absent or untrained."""
+        m = self.model
+        if m.pose_head is None or self.untrained:
+            return None, None
+        pred = m.video_to_pointmaps(latents, cond, torch.zeros_like(latents))
+        z = torch.cat([pred.X11[:, :1, 2], pred.Xff[:, :, 2]], dim=1)[0]  # (F', h', w'): latent frame k's depth
+        tf = m.codec.temporal_factor
+        idx = torch.as_tensor([(i + tf - 1) // tf for i in range(n)]).clamp(max=z.shape[0] - 1)
+        depth = torch.nn.functional.interpolate(z[idx][:, None].float(), size=(h, w), mode="nearest")[:, 0]
+        return depth.clamp(min=0).cpu().numpy().astype(np.float32), "pose-head"
 
 
 def _dtype(dtype: Any) -> torch.dtype:
