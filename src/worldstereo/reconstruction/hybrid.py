@@ -15,7 +15,7 @@ import numpy as np
 
 from ..camera import Cameras
 from .metrics import PHOTO_TOL
-from .raycast import MeshCaster, sample_frames
+from .raycast import MeshCaster, sample_frames, visible_points
 from .refine import _subset
 from .scene import Mesh
 
@@ -26,14 +26,7 @@ def face_photoconsistency(mesh: Mesh, frames: np.ndarray, cams: Cameras) -> np.n
     """(F,) score in [0, 1] per face: agreement of the face centre's colours over the views where
     it is visible (depth test against the mesh's own render); 0 when seen in fewer than 2 views."""
     centre = mesh.vertices[mesh.faces].mean(1)
-    render = MeshCaster(mesh).render(cams)
-    uv, z = cams.project(centre)
-    H, W = cams.height, cams.width
-    inside = (z > 0) & (uv[..., 0] >= 0) & (uv[..., 0] < W) & (uv[..., 1] >= 0) & (uv[..., 1] < H)
-    col = np.clip(uv[..., 0], 0, W - 1).astype(int)
-    row = np.clip(uv[..., 1], 0, H - 1).astype(int)
-    rd = render.depth[np.arange(len(cams))[:, None], row, col]
-    vis = inside & (np.abs(rd - z) <= 0.02 * np.abs(z) + 1e-6)
+    vis = visible_points(centre, cams, MeshCaster(mesh).render(cams), rel_tol=0.02)
     c = sample_frames(frames, cams, centre).astype(np.float64)
     n = vis.sum(0)
     mean = (c * vis[..., None]).sum(0) / np.maximum(n, 1)[:, None]

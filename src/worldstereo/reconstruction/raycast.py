@@ -79,15 +79,21 @@ class MeshCaster:
         return {k: v.numpy() for k, v in ans.items()}
 
 
-def visible_vertices(mesh: Mesh, cams: Cameras, render: MeshRender, rel_tol: float = 0.01) -> np.ndarray:
-    """(N, V) bool: vertex inside the image and not occluded (its depth within ``rel_tol`` of the render)."""
-    uv, z = cams.project(mesh.vertices)
+def visible_points(points: np.ndarray, cams: Cameras, render: MeshRender, rel_tol: float = 0.01) -> np.ndarray:
+    """(N, P) bool: point inside each image and not occluded (its depth within ``rel_tol`` of the
+    mesh render there)."""
+    uv, z = cams.project(points)
     H, W = cams.height, cams.width
     col = np.clip(np.floor(uv[..., 0]), 0, W - 1).astype(int)
     row = np.clip(np.floor(uv[..., 1]), 0, H - 1).astype(int)
     inside = (z > 0) & (uv[..., 0] >= 0) & (uv[..., 0] < W) & (uv[..., 1] >= 0) & (uv[..., 1] < H)
     rd = render.depth[np.arange(len(cams))[:, None], row, col]
     return inside & (rd > 0) & (np.abs(rd - z) <= rel_tol * np.maximum(z, 1e-9) + 1e-6)
+
+
+def visible_vertices(mesh: Mesh, cams: Cameras, render: MeshRender, rel_tol: float = 0.01) -> np.ndarray:
+    """(N, V) bool: :func:`visible_points` of the mesh's vertices."""
+    return visible_points(mesh.vertices, cams, render, rel_tol)
 
 
 def sample_frames(frames: np.ndarray, cams: Cameras, points: np.ndarray) -> np.ndarray:

@@ -25,7 +25,7 @@ import cv2
 import numpy as np
 from scipy import ndimage
 
-from .raycast import MeshCaster, sample_frames
+from .raycast import MeshCaster, sample_frames, visible_points
 from .refine import simplify_mesh
 from .scene import Mesh, ReconstructedScene
 
@@ -74,14 +74,7 @@ def _face_view_scores(mesh: Mesh, scene: ReconstructedScene) -> tuple[np.ndarray
     centre = v.mean(1)
     n = np.cross(v[:, 1] - v[:, 0], v[:, 2] - v[:, 0])
     n /= np.linalg.norm(n, axis=1, keepdims=True) + 1e-12
-    render = MeshCaster(mesh).render(cams)
-    uv, z = cams.project(centre)
-    H, W = cams.height, cams.width
-    inside = (z > 0) & (uv[..., 0] >= 0) & (uv[..., 0] < W) & (uv[..., 1] >= 0) & (uv[..., 1] < H)
-    col = np.clip(uv[..., 0], 0, W - 1).astype(int)
-    row = np.clip(uv[..., 1], 0, H - 1).astype(int)
-    rd = render.depth[np.arange(len(cams))[:, None], row, col]
-    visible = inside & (np.abs(rd - z) <= 0.02 * np.abs(z) + 1e-6)
+    visible = visible_points(centre, cams, MeshCaster(mesh).render(cams), rel_tol=0.02)
     to_cam = cams.centers[:, None] - centre[None]
     dist = np.linalg.norm(to_cam, axis=-1)
     cos = (to_cam * n[None]).sum(-1) / np.maximum(dist, 1e-12)
