@@ -6,6 +6,13 @@ same work (same footprint, weights and depth band), timed on ``--baseline-frames
 reported per frame; the two are checked to agree first. Speed is compared on CPU time (one torch
 thread, one numpy thread) because this machine is shared: wall time is reported too. Open3D's OffscreenRenderer was the
 intended baseline but needs EGL, which fails on this machine (the JSON records the error).
+
+Peer: pyrender's point rendering with OSMesa (Mesa's llvmpipe software rasteriser), run on the same
+cloud and cameras in a child process (``--pyrender-python``, default this interpreter, so pyrender
+can live in its own virtualenv; see benchmarks/README.md): square GL points of ``2 * radius_px``
+pixels, flat shaded, colour and depth read back per frame, all frames timed after one warm-up
+render that uploads the cloud. Its depth is checked against ours where both cover a pixel. Without
+pyrender the JSON says ``"pyrender_osmesa": {"available": false, "error": ...}``.
 """
 
 from __future__ import annotations
@@ -13,21 +20,25 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import os
 import platform
 import resource
 import subprocess
 import sys
+import tempfile
 import time
+from pathlib import Path
 
 import numpy as np
-import torch
 
-from worldstereo.camera import Cameras, intrinsics_from_fov, look_at
-from worldstereo.geometry import PointCloud, default_radius, render_points
+# torch and worldstereo are imported in the functions that use them: the pyrender child process
+# (``--pyrender-worker``) may run in a virtualenv that has neither.
 
 
-def room_cloud(n: int, seed: int = 0) -> PointCloud:
+def room_cloud(n: int, seed: int = 0):
     """n coloured points on the walls, floor and ceiling of a 10 x 4 x 10 m room."""
+    from worldstereo.geometry import PointCloud
+
     rng = np.random.default_rng(seed)
     lo, hi = np.array([-5.0, -2.0, -5.0]), np.array([5.0, 2.0, 5.0])
     xyz = rng.uniform(lo, hi, size=(n, 3))
@@ -38,8 +49,10 @@ def room_cloud(n: int, seed: int = 0) -> PointCloud:
     return PointCloud(xyz.astype(np.float32), rgb.astype(np.float32))
 
 
-def orbit_cameras(n: int, width: int, height: int) -> Cameras:
+def orbit_cameras(n: int, width: int, height: int):
     """n cameras turning 90 degrees on a 1 m circle, looking outwards at the walls."""
+    from worldstereo.camera import Cameras, intrinsics_from_fov, look_at
+
     K = intrinsics_from_fov(70, width, height)
     mats = []
     for a in np.radians(np.linspace(0, 90, n)):
@@ -48,7 +61,7 @@ def orbit_cameras(n: int, width: int, height: int) -> Cameras:
     return Cameras(K, np.stack(mats), width, height)
 
 
-def numpy_splat(xyz, rgb, cams: Cameras, height, width, r, band=0.02):
+def numpy_splat(xyz, rgb, cams, height, width, r, band=0.02):
     """Plain numpy reference splatter: z-buffer pass then weighted front-layer pass, per offset."""
     out = []
     R = math.ceil(r)
@@ -88,7 +101,72 @@ def open3d_offscreen_works() -> tuple[bool, str]:
     return False, (lines[-1] if lines else f"exit code {p.returncode}").strip()
 
 
+def pyrender_worker(inp: str, outp: str) -> None:
+    """Child process: render the cloud of ``inp`` (.npz) with pyrender + OSMesa, write depth and timings to ``outp``."""
+    os.environ.setdefault("PYOPENGL_PLATFORM", "osmesa")
+    import pyrender
+    from OpenGL import GL
+
+    d = np.load(inp)
+    K, poses = d["K"], d["gl_world_from_cam"]
+    width, height, point_size = int(d["width"]), int(d["height"]), float(d["point_size"])
+    t0, c0 = time.perf_counter(), time.process_time()
+    renderer = pyrender.OffscreenRenderer(width, height, point_size=point_size)
+    scene = pyrender.Scene(bg_color=[0.0, 0.0, 0.0, 0.0], ambient_light=[1.0, 1.0, 1.0])
+    scene.add(pyrender.Mesh.from_points(d["xyz"], colors=d["rgb"]))
+    cam = pyrender.IntrinsicsCamera(K[0, 0, 0], K[0, 1, 1], K[0, 0, 2], K[0, 1, 2], znear=0.05, zfar=100.0)
+    node = scene.add(cam, pose=poses[0])
+    flags = pyrender.RenderFlags.FLAT
+    renderer.render(scene, flags=flags)  # warm-up: context, shaders, vertex buffer upload
+    setup_wall, setup_cpu = time.perf_counter() - t0, time.process_time() - c0
+    gl = f"{GL.glGetString(GL.GL_RENDERER).decode()} / {GL.glGetString(GL.GL_VERSION).decode()}"
+    depth = np.zeros((len(poses), height, width), np.float32)
+    lit = np.zeros(len(poses))
+    t0, c0 = time.perf_counter(), time.process_time()
+    for i, pose in enumerate(poses):
+        scene.set_pose(node, pose)
+        color, depth[i] = renderer.render(scene, flags=flags)
+        lit[i] = color.any(-1).mean()
+    wall, cpu = time.perf_counter() - t0, time.process_time() - c0
+    renderer.delete()
+    np.savez(outp, depth=depth, lit=lit, wall=wall, cpu=cpu, setup_wall=setup_wall, setup_cpu=setup_cpu,
+             gl=gl, version=pyrender.__version__)
+
+
+def run_pyrender(python: str, pc, cams, height: int, width: int, r: float, threads: int) -> dict:
+    """Run :func:`pyrender_worker` in ``python``; the depth maps come back as ``"_depth"``."""
+    # OpenCV camera (x right, y down, z forward) -> OpenGL camera (y up, looking down -z)
+    gl_pose = np.linalg.inv(cams.cam_from_world) @ np.diag([1.0, -1.0, -1.0, 1.0])
+    env = {**os.environ, "PYOPENGL_PLATFORM": "osmesa"}
+    env.setdefault("LP_NUM_THREADS", str(threads))  # llvmpipe rasteriser threads, like ours
+    with tempfile.TemporaryDirectory() as tmp:
+        inp, outp = Path(tmp, "in.npz"), Path(tmp, "out.npz")
+        np.savez(inp, xyz=np.asarray(pc.xyz, np.float32), rgb=np.asarray(pc.rgb, np.float32),
+                 K=cams.K, gl_world_from_cam=gl_pose, width=width, height=height, point_size=2 * r)
+        try:
+            p = subprocess.run([python, str(Path(__file__).resolve()), "--pyrender-worker", str(inp), str(outp)],
+                               capture_output=True, text=True, timeout=1800, env=env)
+        except (OSError, subprocess.TimeoutExpired) as e:
+            return {"available": False, "error": f"{type(e).__name__}: {e}"}
+        if p.returncode != 0 or not outp.exists():
+            lines = [ln.strip() for ln in (p.stderr + p.stdout).splitlines() if ln.strip()]
+            return {"available": False, "error": lines[-1] if lines else f"exit code {p.returncode}"}
+        o = np.load(outp)
+        return {"available": True, "pyrender": str(o["version"]), "gl": str(o["gl"]),
+                "llvmpipe_threads": env["LP_NUM_THREADS"], "point_size_px": 2 * r,
+                "setup_wall_s": float(o["setup_wall"]), "setup_cpu_s": float(o["setup_cpu"]),
+                "wall_s": float(o["wall"]), "cpu_s": float(o["cpu"]), "lit": float(o["lit"].mean()),
+                "_depth": o["depth"]}
+
+
 def main() -> None:
+    if len(sys.argv) == 4 and sys.argv[1] == "--pyrender-worker":
+        pyrender_worker(sys.argv[2], sys.argv[3])
+        return
+    import torch
+
+    from worldstereo.geometry import default_radius, render_points
+
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--points", type=int, default=2_000_000)
     ap.add_argument("--frames", type=int, default=21)
@@ -96,6 +174,8 @@ def main() -> None:
     ap.add_argument("--width", type=int, default=832)
     ap.add_argument("--baseline-frames", type=int, default=2)
     ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--pyrender-python", default=sys.executable,
+                    help="interpreter with pyrender + PyOpenGL (OSMesa) for the peer run (default: this one)")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
 
@@ -128,6 +208,31 @@ def main() -> None:
     differ = float(np.mean(np.abs(b_rgb[~hole] - ours_rgb[~hole]).max(-1) > 1 / 255))
 
     pf = args.points * args.frames
+    pyr = run_pyrender(args.pyrender_python, pc, cams, args.height, args.width, r, args.threads)
+    if pyr["available"]:
+        # square GL points vs round splats, nearest point vs blended front layer: depths agree
+        # roughly where both cover a pixel
+        pd, od = pyr.pop("_depth"), out.depth.numpy()
+        both = (pd > 0) & (od > 0)
+        rel = np.abs(pd[both] - od[both]) / od[both]
+        p_wall, p_cpu = pyr["wall_s"], pyr["cpu_s"]
+        pyr = {
+            "available": True,
+            "seconds": round(p_wall, 3),
+            "cpu_s": round(p_cpu, 3),
+            "points_frames_per_s": round(pf / p_wall),
+            "points_frames_per_cpu_s": round(pf / p_cpu),
+            "ratio_ours_faster": round(p_cpu / ours_cpu, 2),  # on CPU time, like the numpy baseline
+            "ratio_ours_faster_wall": round(p_wall / ours_s, 2),
+            "setup_wall_s": round(pyr["setup_wall_s"], 3), "setup_cpu_s": round(pyr["setup_cpu_s"], 3),
+            "coverage": round(float((pd > 0).mean()), 4), "lit": round(pyr["lit"], 4),
+            "depth_both_covered_share": round(float(both.mean()), 4),
+            "depth_median_rel_diff": round(float(np.median(rel)), 5),
+            "depth_within_2pct_share": round(float(np.mean(rel < 0.02)), 4),
+            **{k: pyr[k] for k in ("pyrender", "gl", "llvmpipe_threads", "point_size_px")},
+        }
+    pyr_why = ("pyrender + OSMesa runs (see pyrender_osmesa)" if pyr["available"]
+               else f"pyrender + OSMesa cannot run: {pyr['error']}")
     print(json.dumps({
         "bench": "render_points",
         "points": args.points, "frames": args.frames, "height": args.height, "width": args.width,
@@ -138,7 +243,7 @@ def main() -> None:
         "ours_capped20_cpu_s": round(capped_cpu, 3),
         "coverage": round(coverage, 4),
         "baseline": "numpy z-buffer splatter (np.minimum.at / np.add.at), same footprint, weights and depth band, no point cap",
-        "baseline_why": "Open3D OffscreenRenderer " + ("starts here but is not wired into this benchmark" if o3d_ok else f"cannot start here: {o3d_why}") + "; pyrender is not installed",
+        "baseline_why": "Open3D OffscreenRenderer " + ("starts here but is not wired into this benchmark" if o3d_ok else f"cannot start here: {o3d_why}") + "; " + pyr_why,
         "baseline_frames_timed": nb,
         "baseline_wall_s_per_frame": round(base_s_per_frame, 3),
         "baseline_cpu_s_per_frame": round(base_cpu_per_frame, 3),
@@ -148,6 +253,7 @@ def main() -> None:
         "speedup_capped20_vs_baseline_cpu": round(base_cpu_per_frame * args.frames / capped_cpu, 2),
         "same_hole_mask_share": round(same_holes, 5),
         "rgb_differs_over_1_255_share": round(differ, 5),
+        "pyrender_osmesa": pyr,
         "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024),
     }))
 
