@@ -17,10 +17,11 @@ def _state(h, w):
     return SceneState.from_image(resize_image(s.image, h, w), resize_depth(s.depth, h, w), K)
 
 
-def test_inpaint_depth_takes_the_nearest_valid_value():
-    d = np.array([[1.0, 0.0, 0.0, 4.0]], np.float32)
-    hole = d == 0
-    assert inpaint_depth(d, hole).tolist() == [[1.0, 1.0, 4.0, 4.0]]
+def test_inpaint_depth_fills_with_the_background_side():
+    """A hole between a near (1) and a far (4) surface is background revealed behind the edge."""
+    d = np.array([[1.0, 0.0, 0.0, 4.0], [1.0, 0.0, 0.0, 4.0]], np.float32)
+    filled = inpaint_depth(d, d == 0)
+    assert filled.tolist() == [[1.0, 4.0, 4.0, 4.0], [1.0, 4.0, 4.0, 4.0]]
 
 
 def test_warp_first_frame_is_the_input_and_fills_every_hole():
@@ -51,3 +52,9 @@ def test_model_generator_uses_every_condition_and_pose_head_depth():
     assert steps == [(1, 2), (2, 2)]
     assert out.depth_source == "pose-head" and out.depth.shape == (gen.num_frames, h, w)
     assert out.info["ssm_pairs"] > 0
+
+
+def test_convention_depth_resize_samples_new_pixel_centres():
+    """Output pixel j samples input pixel floor((j + 0.5) * scale): a 10 -> 3 resize reads 1, 5, 8."""
+    d = np.tile(np.arange(10, dtype=np.float32), (2, 1))
+    assert resize_depth(d, 2, 3)[0].tolist() == [1.0, 5.0, 8.0]

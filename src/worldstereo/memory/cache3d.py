@@ -225,6 +225,14 @@ class Cache3D:
             src = src[rng.choice(len(src), budget, replace=False)]
         surface = cache_ok.reshape(h, w) & (edge_confidence(ren.depth[0].numpy()) >= 0.35)
         res = self._refine(res, src, cache_xyz.reshape(h, w, 3), surface, camera, thr, rng)
+        # A frame whose depth already agrees with the cache (exact or cache-derived depth) must stay
+        # where it is: the pixel-grid bias of the estimate would otherwise shift it by a pixel or so.
+        still = self._refine(AlignResult(Sim3.identity(), res.inliers, res.rmse, res.inlier_ratio), src,
+                             cache_xyz.reshape(h, w, 3), surface, camera, thr, rng, iterations=0)
+        log.debug("align frame %d: estimate rmse %.4g inl %.3f; identity rmse %.4g inl %.3f", i, res.rmse,
+                  res.inlier_ratio, still.rmse, still.inlier_ratio)
+        if still.inlier_ratio >= res.inlier_ratio and still.rmse <= res.rmse * 1.05:
+            res = still
         lo, hi = s.scale_range
         if res.inlier_ratio < s.min_inlier_ratio:
             return failed(f"only {res.inlier_ratio:.0%} of pixel pairs agree with the cache (need {s.min_inlier_ratio:.0%})", res)
@@ -234,7 +242,8 @@ class Cache3D:
             return failed(f"scale {res.transform.scale:.3g} outside {s.scale_range}", res)
         return FrameAlignment(i, True, "", n_pairs, res.inlier_ratio, res.rmse, res.transform.scale, res.transform.matrix.tolist())
 
-    def _refine(self, res: AlignResult, src, cache_xyz, cache_ok, camera: Cameras, thr: float, rng) -> AlignResult:
+    def _refine(self, res: AlignResult, src, cache_xyz, cache_ok, camera: Cameras, thr: float, rng,
+                iterations: Optional[int] = None) -> AlignResult:
         """Projective point-to-plane ICP (KinectFusion-style association) from the RANSAC estimate.
 
         RANSAC on pixel-aligned pairs is only as good as the pixel grid (a camera off by a little
@@ -244,8 +253,9 @@ class Cache3D:
         s = self.settings
         grid = torch.from_numpy(np.where(cache_ok[..., None], cache_xyz, np.nan))
         normals = _normal_map(grid)
+        n_iter = s.refine_iters if iterations is None else iterations
         T, best, best_cost = res.transform, res, np.inf
-        for it in range(s.refine_iters + 1):
+        for it in range(n_iter + 1):
             moved = T.apply(src)
             uv, z = camera.project(moved)
             q = _bilinear(grid, uv[0]).numpy()
@@ -269,7 +279,7 @@ class Cache3D:
             # pulls on the estimate, then down to 3 robust sigmas of the residuals
             gate = max(4.0 * thr * 0.5**it, min(thr, 3.0 * 1.4826 * cost), 1e-6 * self.scene_depth)
             fit = np.abs(r) < gate
-            if it == s.refine_iters or fit.sum() < s.min_pairs:
+            if it == n_iter or fit.sum() < s.min_pairs:
                 break
             T = _point_to_plane_step(moved[ok][fit], n[fit], r[fit]) @ T
         return best

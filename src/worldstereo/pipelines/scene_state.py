@@ -33,10 +33,18 @@ def resize_image(image: np.ndarray, height: int, width: int) -> np.ndarray:
 
 
 def resize_depth(depth: np.ndarray, height: int, width: int) -> np.ndarray:
-    """Nearest-neighbour resize: averaging depth across an edge invents surfaces that do not exist."""
+    """Nearest-neighbour resize that samples at the new pixel centres (j + 0.5) * scale.
+
+    Averaging depth across an edge invents surfaces, so no interpolation; and OpenCV's
+    INTER_NEAREST samples at j * scale instead, shifting the map by up to half an output pixel
+    against the image and K.
+    """
     if depth.shape == (height, width):
         return depth.astype(np.float32)
-    return cv2.resize(depth.astype(np.float32), (width, height), interpolation=cv2.INTER_NEAREST)
+    h0, w0 = depth.shape
+    rows = np.minimum(((np.arange(height) + 0.5) * h0 / height).astype(np.int64), h0 - 1)
+    cols = np.minimum(((np.arange(width) + 0.5) * w0 / width).astype(np.int64), w0 - 1)
+    return depth[rows[:, None], cols[None, :]].astype(np.float32)
 
 
 @dataclass

@@ -27,16 +27,29 @@ def inpaint(image: np.ndarray, hole: np.ndarray, radius: int = INPAINT_RADIUS) -
     return out.astype(np.float32) / 255.0
 
 
-def inpaint_depth(depth: np.ndarray, hole: np.ndarray) -> np.ndarray:
-    """Holes take the depth of the nearest valid pixel (the background-ward guess a renderer makes
-    when it extends surfaces); an all-hole frame stays 0."""
-    from scipy.ndimage import distance_transform_edt
+def _carry(depth: np.ndarray, valid: np.ndarray, axis: int, reverse: bool) -> np.ndarray:
+    """Each pixel gets the depth of the last valid pixel before it along ``axis`` (0 if none)."""
+    d, v = (np.flip(depth, axis), np.flip(valid, axis)) if reverse else (depth, valid)
+    n = d.shape[axis]
+    idx = np.where(v, np.arange(n).reshape((-1, 1) if axis == 0 else (1, -1)), -1)
+    idx = np.maximum.accumulate(idx, axis=axis)
+    out = np.take_along_axis(d, np.clip(idx, 0, None), axis=axis)
+    out = np.where(idx >= 0, out, 0.0)
+    return np.flip(out, axis) if reverse else out
 
+
+def inpaint_depth(depth: np.ndarray, hole: np.ndarray) -> np.ndarray:
+    """Fill holes with the *farthest* of the nearest valid depths to the left, right, above and below.
+
+    A disocclusion is background revealed behind a foreground edge, so its depth is the far side of
+    that edge; a nearest-value fill would put part of it on the foreground object and leave floaters
+    in the cache that occlude the true background in later views.
+    """
     valid = ~hole & (depth > 0)
     if not valid.any() or valid.all():
         return depth
-    rows, cols = distance_transform_edt(~valid, return_distances=False, return_indices=True)
-    return np.where(valid, depth, depth[rows, cols]).astype(np.float32)
+    cands = [_carry(depth, valid, axis, rev) for axis in (0, 1) for rev in (False, True)]
+    return np.where(valid, depth, np.max(cands, axis=0)).astype(np.float32)
 
 
 class WarpGenerator(Generator):
