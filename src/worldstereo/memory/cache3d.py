@@ -25,6 +25,7 @@ from worldstereo.geometry import (
     equirect_depth_to_points,
     ransac_umeyama,
     render_points,
+    umeyama,
     voxel_keep_indices,
 )
 
@@ -171,7 +172,7 @@ class Cache3D:
             raise ValueError(f"add_frames: cameras are {cameras.width}x{cameras.height}, depth is {depths.shape[2]}x{depths.shape[1]}")
         results = []
         for i in range(len(cameras)):
-            res = self._align(depths[i], cameras[i], i)
+            res = self._align(depths[i], cameras[i], i, images[i])
             if res.accepted:
                 pc = depth_to_points(depths[i], cameras[i], images[i])
                 pc = pc.transformed(np.asarray(res.cache_from_frame))
@@ -187,23 +188,34 @@ class Cache3D:
             results.append(res)
         return results
 
-    def _align(self, depth: np.ndarray, camera: Cameras, i: int) -> FrameAlignment:
+    def _align(self, depth: np.ndarray, camera: Cameras, i: int, image: Optional[np.ndarray] = None) -> FrameAlignment:
+        """Sim(3) of one frame's unprojected depth onto the cache: two estimates, the better kept.
+
+        * projective pairs: every front-surface cache point is projected into the frame and paired
+          with the frame's own surface point at that exact sub-pixel position (bilinear on the
+          frame's xyz map), then RANSAC-Umeyama, re-associating through the estimate. Free of the
+          splat footprint's blur, so a frame whose depth agrees with the cache stays in place.
+        * render pairs: pixel-aligned pairs with a splatted render of the cache, RANSAC-Umeyama and
+          projective point-to-plane refinement; converges from a camera given a little off.
+
+        On scenes with few surface orientations a geometric score cannot tell a correct estimate from
+        one slid along the surfaces, so the candidates are judged by colour: the cache points' colours
+        against the frame's pixels where each estimate says they appear.
+        """
         s = self.settings
         d = np.where(np.isfinite(depth), depth, 0.0)
         h, w = d.shape
-        # a footprint of at least 1.5 px closes the pinholes between sparse cache points, which
-        # would otherwise cut the pixel pairs and the normals the refinement needs
-        ren = self.render(camera, radius_px=max(default_radius(h, w), 1.5))
-        cache_xyz = ren.xyz[0].reshape(-1, 3).double().numpy()
-        cache_ok = ren.mask[0].reshape(-1).numpy() == 0
         usable = (d > 0) & (edge_confidence(d) >= 0.35)
         if usable.any():
             usable &= d <= 8.0 * np.median(d[usable])  # contracted depth is not a similarity of the truth
-        usable = usable.reshape(-1)
         pix = pixel_centers(h, w).reshape(-1, 2).numpy()
-        frame_xyz = camera.unproject(pix, d.reshape(1, -1).astype(np.float64))[0]
-        pairs = np.flatnonzero(usable & cache_ok)
-        n_pairs = len(pairs)
+        frame_xyz = camera.unproject(pix, d.reshape(1, -1).astype(np.float64))[0].reshape(h, w, 3)
+        # a footprint of at least 1.5 px closes the pinholes between sparse cache points
+        ren = self.render(camera, radius_px=max(default_radius(h, w), 1.5))
+        rng = np.random.default_rng(i)
+        thr = s.inlier_threshold * self.scene_depth
+        pairs = self._projective_pairs(frame_xyz, d, usable, ren.depth[0].numpy(), camera, rng)
+        n_pairs = len(pairs(Sim3.identity())[0])
 
         def failed(reason: str, res=None) -> FrameAlignment:
             if res is None:
@@ -212,27 +224,16 @@ class Cache3D:
 
         if n_pairs < s.min_pairs:
             return failed(f"only {n_pairs} pixels overlap the cache (need {s.min_pairs})")
-        rng = np.random.default_rng(i)
-        if len(pairs) > s.max_pairs:
-            pairs = rng.choice(pairs, s.max_pairs, replace=False)
-        thr = s.inlier_threshold * self.scene_depth
-        res = ransac_umeyama(frame_xyz[pairs], cache_xyz[pairs], threshold=thr, seed=i)
-        src = frame_xyz[usable]
-        # the refinement uses at most max_pairs per round; a margin covers points that project off
-        # the surface, and projecting more than that every round is waste
-        budget = s.max_pairs + s.max_pairs // 2
-        if len(src) > budget:
-            src = src[rng.choice(len(src), budget, replace=False)]
-        surface = cache_ok.reshape(h, w) & (edge_confidence(ren.depth[0].numpy()) >= 0.35)
-        res = self._refine(res, src, cache_xyz.reshape(h, w, 3), surface, camera, thr, rng)
-        # A frame whose depth already agrees with the cache (exact or cache-derived depth) must stay
-        # where it is: the pixel-grid bias of the estimate would otherwise shift it by a pixel or so.
-        still = self._refine(AlignResult(Sim3.identity(), res.inliers, res.rmse, res.inlier_ratio), src,
-                             cache_xyz.reshape(h, w, 3), surface, camera, thr, rng, iterations=0)
-        log.debug("align frame %d: estimate rmse %.4g inl %.3f; identity rmse %.4g inl %.3f", i, res.rmse,
-                  res.inlier_ratio, still.rmse, still.inlier_ratio)
-        if still.inlier_ratio >= res.inlier_ratio and still.rmse <= res.rmse * 1.05:
-            res = still
+        candidates = [c for c in (self._align_projective(pairs, thr, rng, i),
+                                  self._align_render(ren, frame_xyz, usable, camera, thr, rng, i)) if c is not None]
+        if not candidates:
+            return failed("no alignment could be estimated")
+        colour = self._colour_error if image is not None else None
+
+        def key(res: AlignResult) -> tuple[float, float]:
+            return (colour(res.transform, image, camera) if colour else 0.0, -res.inlier_ratio)
+
+        res = min(candidates, key=key)
         lo, hi = s.scale_range
         if res.inlier_ratio < s.min_inlier_ratio:
             return failed(f"only {res.inlier_ratio:.0%} of pixel pairs agree with the cache (need {s.min_inlier_ratio:.0%})", res)
@@ -242,8 +243,100 @@ class Cache3D:
             return failed(f"scale {res.transform.scale:.3g} outside {s.scale_range}", res)
         return FrameAlignment(i, True, "", n_pairs, res.inlier_ratio, res.rmse, res.transform.scale, res.transform.matrix.tolist())
 
-    def _refine(self, res: AlignResult, src, cache_xyz, cache_ok, camera: Cameras, thr: float, rng,
-                iterations: Optional[int] = None) -> AlignResult:
+    def _projective_pairs(self, frame_xyz: np.ndarray, d: np.ndarray, usable: np.ndarray, zbuf: np.ndarray,
+                          camera: Cameras, rng: np.random.Generator):
+        """``pairs(T) -> (frame points, cache points)``: each front-surface cache point P is paired
+        with the frame's point where the frame sees T^-1(P), unless P lies behind the frame's surface
+        (occluded in this view)."""
+        s = self.settings
+        h, w = d.shape
+        grid = torch.from_numpy(np.where(usable[..., None], np.concatenate([frame_xyz, d[..., None]], -1), np.nan))
+        pts = self._points.xyz.astype(np.float64)
+        uv, z = camera.project(pts)
+        col = np.floor(uv[0, :, 0]).astype(np.int64)
+        row = np.floor(uv[0, :, 1]).astype(np.int64)
+        idx = np.flatnonzero((z[0] > 0) & (col >= 0) & (col < w) & (row >= 0) & (row < h))
+        zb = zbuf[row[idx], col[idx]]
+        front = pts[idx[(zb > 0) & (z[0, idx] <= zb * 1.02)]]
+        if len(front) > 2 * s.max_pairs:
+            front = front[rng.choice(len(front), 2 * s.max_pairs, replace=False)]
+
+        def pairs(T: Sim3) -> tuple[np.ndarray, np.ndarray]:
+            puv, pz = camera.project(T.inverse().apply(front))
+            q = _bilinear(grid, puv[0]).numpy()
+            ok = np.all(np.isfinite(q), 1)
+            ok[ok] &= pz[0][ok] <= q[ok, 3] * 1.02
+            return q[ok, :3], front[ok]
+
+        return pairs
+
+    def _colour_error(self, T: Sim3, image: np.ndarray, camera: Cameras) -> float:
+        """Median colour difference between front-surface cache points and the frame's pixels where
+        ``T`` says the frame sees them (lower = better registered)."""
+        pc = self._points
+        pts = T.inverse().apply(pc.xyz.astype(np.float64))
+        uv, z = camera.project(pts)
+        h, w = image.shape[:2]
+        ok = (z[0] > 0) & (uv[0, :, 0] >= 1) & (uv[0, :, 0] < w - 1) & (uv[0, :, 1] >= 1) & (uv[0, :, 1] < h - 1)
+        if ok.sum() < self.settings.min_pairs:
+            return float("inf")
+        sampled = _bilinear(torch.from_numpy(np.asarray(image, np.float64)), uv[0][ok]).numpy()
+        good = np.all(np.isfinite(sampled), 1)
+        return float(np.median(np.abs(sampled[good] - pc.rgb[ok][good]).mean(1))) if good.any() else float("inf")
+
+    def _align_projective(self, pairs, thr: float, rng: np.random.Generator, i: int) -> Optional[AlignResult]:
+        """RANSAC-Umeyama on the pairs at the given pose, then Umeyama on the inliers, re-associating
+        through the estimate until the pairs stop changing."""
+        s = self.settings
+        src, dst = pairs(Sim3.identity())
+        if len(src) < s.min_pairs:
+            return None
+        if len(src) > s.max_pairs:
+            pick = rng.choice(len(src), s.max_pairs, replace=False)
+            src, dst = src[pick], dst[pick]
+        res = ransac_umeyama(src, dst, threshold=thr, seed=i)
+        T = res.transform
+        for _ in range(s.refine_iters):
+            src, dst = pairs(T)
+            dist = np.linalg.norm(T.apply(src) - dst, axis=1)
+            inl = dist < thr
+            if inl.sum() < s.min_pairs:
+                break
+            res = AlignResult(T, inl, float(np.sqrt(np.mean(dist[inl] ** 2))), float(inl.mean()))
+            try:
+                new = umeyama(src[inl], dst[inl])
+            except ValueError:
+                break
+            step = new @ T.inverse()
+            T = new
+            if float(np.abs(step.matrix - np.eye(4)).max()) < 1e-9:
+                break
+        return res
+
+    def _align_render(self, ren: Render, frame_xyz: np.ndarray, usable: np.ndarray, camera: Cameras, thr: float,
+                      rng: np.random.Generator, i: int) -> Optional[AlignResult]:
+        s = self.settings
+        h, w = usable.shape
+        cache_xyz = ren.xyz[0].reshape(-1, 3).double().numpy()
+        cache_ok = ren.mask[0].reshape(-1).numpy() == 0
+        flat = frame_xyz.reshape(-1, 3)
+        use = usable.reshape(-1)
+        pairs = np.flatnonzero(use & cache_ok)
+        if len(pairs) < s.min_pairs:
+            return None
+        if len(pairs) > s.max_pairs:
+            pairs = rng.choice(pairs, s.max_pairs, replace=False)
+        res = ransac_umeyama(flat[pairs], cache_xyz[pairs], threshold=thr, seed=i)
+        src = flat[use]
+        # the refinement uses at most max_pairs per round; a margin covers points that project off
+        # the surface, and projecting more than that every round is waste
+        budget = s.max_pairs + s.max_pairs // 2
+        if len(src) > budget:
+            src = src[rng.choice(len(src), budget, replace=False)]
+        surface = cache_ok.reshape(h, w) & (edge_confidence(ren.depth[0].numpy()) >= 0.35)
+        return self._refine(res, src, cache_xyz.reshape(h, w, 3), surface, camera, thr, rng)
+
+    def _refine(self, res: AlignResult, src, cache_xyz, cache_ok, camera: Cameras, thr: float, rng) -> AlignResult:
         """Projective point-to-plane ICP (KinectFusion-style association) from the RANSAC estimate.
 
         RANSAC on pixel-aligned pairs is only as good as the pixel grid (a camera off by a little
@@ -253,9 +346,8 @@ class Cache3D:
         s = self.settings
         grid = torch.from_numpy(np.where(cache_ok[..., None], cache_xyz, np.nan))
         normals = _normal_map(grid)
-        n_iter = s.refine_iters if iterations is None else iterations
         T, best, best_cost = res.transform, res, np.inf
-        for it in range(n_iter + 1):
+        for it in range(s.refine_iters + 1):
             moved = T.apply(src)
             uv, z = camera.project(moved)
             q = _bilinear(grid, uv[0]).numpy()
@@ -279,7 +371,7 @@ class Cache3D:
             # pulls on the estimate, then down to 3 robust sigmas of the residuals
             gate = max(4.0 * thr * 0.5**it, min(thr, 3.0 * 1.4826 * cost), 1e-6 * self.scene_depth)
             fit = np.abs(r) < gate
-            if it == n_iter or fit.sum() < s.min_pairs:
+            if it == s.refine_iters or fit.sum() < s.min_pairs:
                 break
             T = _point_to_plane_step(moved[ok][fit], n[fit], r[fit]) @ T
         return best
