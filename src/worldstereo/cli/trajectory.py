@@ -1,0 +1,118 @@
+"""``worldstereo trajectory make | show | convert``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+from .app import UserError, _run, app, console
+
+trajectory_app = typer.Typer(help="Make, plot and convert camera trajectories.", no_args_is_help=True)
+app.add_typer(trajectory_app, name="trajectory")
+
+MAKE_PRESETS = ("orbit", "up", "down", "left", "right", "dolly", "truck", "pan", "zoom", "plan")
+
+
+def _intrinsics(width: int, height: int, fov: float, intrinsics: Optional[Path]):
+    from ..camera import intrinsics_from_fov
+
+    if intrinsics is None:
+        return intrinsics_from_fov(fov, width, height)
+    import json
+
+    import numpy as np
+
+    try:
+        K = np.asarray(json.loads(intrinsics.read_text())["K"] if intrinsics.suffix == ".json" else np.loadtxt(intrinsics))
+    except (OSError, ValueError, KeyError) as exc:
+        raise UserError(f"{intrinsics}: cannot read a 3x3 K (JSON {{\"K\": [[...]]}} or a text matrix): {exc}") from None
+    if K.shape != (3, 3):
+        raise UserError(f"{intrinsics}: K must be 3x3, got shape {K.shape}")
+    return K
+
+
+@trajectory_app.command("make")
+def trajectory_make(
+    preset: str = typer.Argument(..., help=f"One of: {', '.join(MAKE_PRESETS)} ('plan' = the paper's 4-trajectory plan)."),
+    output: Path = typer.Option(..., "-o", "--output", help="Output .json (a folder for 'plan')."),
+    width: int = typer.Option(832, help="Image width in pixels."),
+    height: int = typer.Option(480, help="Image height in pixels."),
+    fov: float = typer.Option(60.0, help="Horizontal field of view in degrees (ignored with --intrinsics)."),
+    intrinsics: Optional[Path] = typer.Option(None, help="3x3 K in pixels: JSON {\"K\": ...} or a text matrix."),
+    frames: int = typer.Option(81, help="Number of frames."),
+    fps: float = typer.Option(16.0, help="Frame rate written to the file."),
+    depth: float = typer.Option(1.0, help="Scene median depth: rotation pivot distance and orbit scale."),
+    degrees: Optional[float] = typer.Option(None, help="Rotation angle for up/down/left/right (default 45 up/down, 90 left/right)."),
+    radius_ratio: float = typer.Option(0.3, help="Orbit radius as a fraction of --depth."),
+    distance: Optional[float] = typer.Option(None, help="dolly: forward distance (default 0.3 x --depth; negative = backward)."),
+    dx: Optional[float] = typer.Option(None, help="truck: sideways distance (default 0.3 x --depth; + = right)."),
+    dy: float = typer.Option(0.0, help="truck: vertical distance (+ = down)."),
+    yaw: float = typer.Option(30.0, help="pan: degrees to turn right."),
+    pitch: float = typer.Option(0.0, help="pan: degrees to tilt up."),
+    factor: float = typer.Option(1.5, help="zoom: final focal length / initial."),
+) -> None:
+    """Make a trajectory from a preset and write it as a schema-v1 JSON file."""
+
+    def body() -> None:
+        from ..camera import default_plan, preset as make_preset, save_trajectory
+
+        if preset not in MAKE_PRESETS:
+            raise UserError(f"preset {preset!r} is not one of {', '.join(MAKE_PRESETS)}")
+        K = _intrinsics(width, height, fov, intrinsics)
+        if preset == "plan":
+            output.mkdir(parents=True, exist_ok=True)
+            for traj in default_plan(depth, K, width, height, frames, fps):
+                save_trajectory(traj, output / f"{traj.name}.json")
+                console.print(f"wrote {output / (traj.name + '.json')} ({len(traj)} frames)")
+            return
+        traj = make_preset(preset, depth, K, width, height, frames, fps, degrees=degrees, radius_ratio=radius_ratio,
+                           distance=distance, dx=dx, dy=dy, yaw=yaw, pitch=pitch, factor=factor)
+        save_trajectory(traj, output)
+        console.print(f"wrote {output} ({len(traj)} frames, {traj.kind})")
+
+    _run(body)
+
+
+@trajectory_app.command("show")
+def trajectory_show(
+    files: list[Path] = typer.Argument(..., help="Trajectory .json files (schema v1)."),
+    output: Path = typer.Option(..., "-o", "--output", help="Output PNG."),
+) -> None:
+    """Plot top and side views of the camera frustums of one or more trajectories."""
+
+    def body() -> None:
+        from ..camera import check_smoothness, load_trajectory
+        from ..camera.plot import plot_trajectories
+
+        trajs = [load_trajectory(f) for f in files]
+        for t in trajs:
+            check_smoothness(t)
+        plot_trajectories(trajs, output)
+        console.print(f"wrote {output}")
+
+    _run(body)
+
+
+@trajectory_app.command("convert")
+def trajectory_convert(
+    src: Path = typer.Argument(..., help="Input file (a folder for colmap)."),
+    dst: Path = typer.Argument(..., help="Output file (a folder for colmap)."),
+    from_fmt: str = typer.Option("worldstereo", "--from", help="worldstereo | official | nerfstudio | colmap | re10k"),
+    to_fmt: str = typer.Option("worldstereo", "--to", help="worldstereo | official | nerfstudio | colmap | re10k"),
+    width: Optional[int] = typer.Option(None, help="Image width (re10k input, or official input lacking it)."),
+    height: Optional[int] = typer.Option(None, help="Image height (re10k input, or official input lacking it)."),
+    depth: Optional[float] = typer.Option(None, help="official output: the scene's median depth (default 1)."),
+    fps: Optional[float] = typer.Option(None, help="Frame rate to record (default: from the input)."),
+) -> None:
+    """Convert a camera trajectory between formats."""
+
+    def body() -> None:
+        from ..camera.formats import read_trajectory, write_trajectory
+
+        traj = read_trajectory(src, from_fmt, width=width, height=height, fps=fps)
+        write_trajectory(traj, dst, to_fmt, depth=depth)
+        console.print(f"wrote {dst} ({len(traj)} frames, {from_fmt} -> {to_fmt})")
+
+    _run(body)
