@@ -31,7 +31,7 @@ from .ssm_branch import SSMBranch, SSMInputs
 
 logger = logging.getLogger(__name__)
 
-COMPONENTS = ("backbone", "camera_branch", "ssm_branch", "pose_head")
+COMPONENTS = ("backbone", "camera_branch", "ssm_branch", "pose_head", "dmd_backbone")
 
 
 @dataclass
@@ -68,6 +68,14 @@ class WorldStereoModel(nn.Module):
         self.ssm_branch = SSMBranch(backbone, config.ssm.n_layers) if config.ssm.enabled else None
         patch = tuple(backbone.transformer.config.patch_size)[1:]
         self.pose_head = (PoseHead(backbone.inner_dim, patch, config.pose) if config.pose.enabled else None)
+        # the DMD-distilled few-step generator: a second backbone that shares the (frozen) branches
+        self.dmd_backbone = copy.deepcopy(backbone) if config.dmd_generator else None
+
+    def add_dmd_generator(self, backbone: WanBackbone | None = None) -> WanBackbone:
+        """Attach a DMD generator backbone (a copy of the teacher's unless given) and record it in the config."""
+        self.dmd_backbone = copy.deepcopy(self.backbone) if backbone is None else backbone
+        self.config.dmd_generator = True
+        return self.dmd_backbone
 
     @classmethod
     def from_config(cls, config: ModelConfig | str) -> "WorldStereoModel":
@@ -113,12 +121,14 @@ class WorldStereoModel(nn.Module):
 
     # ---- forward ----------------------------------------------------------------------------------
     def forward(self, noisy: torch.Tensor, timestep: torch.Tensor, cond: Conditioning, uncond: bool = False,
-                capture: tuple[int, ...] = ()) -> BackboneOutput:
+                capture: tuple[int, ...] = (), backbone: WanBackbone | None = None) -> BackboneOutput:
         """Velocity (B, C, F, H, W) for noisy latents at ``timestep`` (B,) in [0, 1000].
 
         ``uncond`` swaps the text for the negative/null prompt (CFG); branches act in both passes.
+        ``backbone`` replaces the teacher's (the DMD generator, or the fake score in DMD training); the
+        camera and SSM branches are the same either way.
         """
-        bb = self.backbone
+        bb = self.backbone if backbone is None else backbone
         text = cond.negative_text_embeds if uncond else cond.text_embeds
         state = bb.embed(noisy, timestep, cond.cond_latent, cond.cond_mask, text, cond.image_embeds, uncond)
         residuals: dict[int, torch.Tensor] = {}
@@ -137,9 +147,9 @@ class WorldStereoModel(nn.Module):
         tokens, hidden = bb.run_blocks(state, residuals, capture)
         return BackboneOutput(bb.project_out(tokens, state), hidden)
 
-    def velocity_fn(self, cond: Conditioning) -> VelocityFn:
+    def velocity_fn(self, cond: Conditioning, backbone: WanBackbone | None = None) -> VelocityFn:
         """``(x, timestep, uncond) -> v`` with the conditions bound, for the samplers."""
-        return lambda x, t, uncond: self(x, t, cond, uncond).sample
+        return lambda x, t, uncond: self(x, t, cond, uncond, backbone=backbone).sample
 
     def score_fn(self, cond: Conditioning,
                  guidance_scale: float = 1.0) -> Callable[[torch.Tensor, torch.Tensor], torch.Tensor]:
@@ -152,10 +162,11 @@ class WorldStereoModel(nn.Module):
     def generate(self, cond: Conditioning, noise: torch.Tensor, sampler: str = "euler", steps: int | None = None,
                  guidance_scale: float | None = None,
                  callback: Callable[[int, torch.Tensor], None] | None = None) -> torch.Tensor:
-        """Clean latents from ``noise`` (B, C, F, H, W): ``euler``/``unipc`` teacher with CFG, or ``dmd`` (4 steps).
+        """Clean latents from ``noise`` (B, C, F, H, W): ``euler``/``unipc`` teacher with CFG, or ``dmd`` (4 steps;
+        the distilled generator backbone when the bundle has one, else the teacher on the DMD grid).
         ``callback(step, x)`` runs after every sampling step (progress display)."""
         s = self.config.scheduler
-        fn = self.velocity_fn(cond)
+        fn = self.velocity_fn(cond, self.dmd_backbone if sampler == "dmd" else None)
         g = s.guidance_scale if guidance_scale is None else guidance_scale
         if sampler == "euler":
             return sample_euler(fn, noise, steps or s.teacher_steps, g, s.shift, s.num_train_timesteps, callback)
