@@ -77,10 +77,14 @@ def list_samples() -> list[dict]:
 
 def build_sample(name: str) -> Sample:
     """Render a sample from its spec with the synthetic engine (what the bundled files hold)."""
+    _check_name(name)
+    return render_sample(SPECS[name], name)
+
+
+def render_sample(spec: SampleSpec, name: str) -> Sample:
+    """Render a sample for any spec (the bundled ones, or held-out evaluation scenes)."""
     from .synthetic import make_scene, render, render_panorama
 
-    _check_name(name)
-    spec = SPECS[name]
     scene = make_scene(spec.seed, spec.kind)
     cam = scene.sample_camera(np.random.default_rng(spec.camera_seed), spec.width, spec.height, spec.fov_deg)
     meta = {"name": name, "description": spec.description, "projection": spec.projection,
