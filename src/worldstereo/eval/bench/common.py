@@ -22,7 +22,7 @@ from .suites import Suite
 
 log = logging.getLogger(__name__)
 Progress = Callable[[str], None]
-VERSION_PACKAGES = ("worldstereo", "numpy", "torch", "open3d", "pycolmap", "opencv-python-headless", "diffusers")
+VERSION_PACKAGES = ("worldstereo", "numpy", "torch", "open3d", "open3d-cpu", "pycolmap", "opencv-python-headless", "diffusers")
 
 
 def versions() -> dict[str, Optional[str]]:
