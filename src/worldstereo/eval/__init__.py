@@ -1,10 +1,13 @@
-"""Evaluation: camera accuracy, image quality and point-cloud accuracy (REFERENCE.md definitions)."""
+"""Evaluation: camera accuracy, image quality, point-cloud accuracy (REFERENCE.md definitions), cross-trajectory
+consistency, and the benchmark runners (``eval.bench``)."""
 
 from .camera_metrics import ate, camera_metrics, pose_auc, rot_err, trans_err
 from .lpips import LPIPSAlex, load_lpips, lpips
 from .groundtruth import SyntheticGroundTruth
 from .image_metrics import masked_scores, psnr, ssim, ssim_map
 from .poses import CameraEstimate, backends, estimate_cameras, register_backend
+from . import pose_head as _pose_head  # noqa: F401  (registers the ``pose-head`` backend)
+from .consistency import PairConsistency, TrajectoryView, cross_trajectory_consistency, matching_frames, pair_consistency
 from .pointcloud_metrics import (
     FScore, align_by_anchors, align_by_first_camera, chamfer, f_score, f_score_auc, f_score_curve, pointcloud_metrics,
     voxel_downsample,
@@ -17,5 +20,6 @@ __all__ = [
     "masked_scores", "psnr", "ssim", "ssim_map",
     "FScore", "align_by_anchors", "align_by_first_camera", "chamfer", "f_score", "f_score_auc", "f_score_curve",
     "pointcloud_metrics", "voxel_downsample",
+    "PairConsistency", "TrajectoryView", "cross_trajectory_consistency", "matching_frames", "pair_consistency",
     "CameraEstimate", "backends", "estimate_cameras", "register_backend",
 ]

@@ -1,6 +1,6 @@
 """Camera estimation of a video, as backends: ``pycolmap`` (classical SIFT SfM), ``given``.
 
-The model's JOG3R pose head is a third backend once the model stack provides it; it plugs in
+The model's JOG3R pose head is a third backend, ``pose-head`` (``eval/pose_head.py``); it plugs in
 through :func:`register_backend` so that this module does not import ``models``.
 """
 

@@ -58,20 +58,23 @@ def estimate_focal(points: np.ndarray, weights: np.ndarray | None = None) -> flo
     return f
 
 
-def register_cameras(pred: PointmapPrediction, width: int, height: int, batch_index: int = 0) -> Cameras:
+def register_cameras(pred: PointmapPrediction, width: int, height: int, batch_index: int = 0,
+                     K: np.ndarray | None = None) -> Cameras:
     """Per-frame cameras (F = P + 1) of one batch item, for images of ``width`` × ``height`` pixels.
 
     Frame f's camera: the similarity taking X^{f,f} onto X^{f,1} (weights C^{f,1}·C^{f,f}) gives
     cam0_from_camf; its scale only reconciles the two pointmaps' units and is dropped. The shared focal
-    comes from all X^{1,1} maps (confidence-weighted), rescaled from the pointmap grid to ``width``.
+    comes from all X^{1,1} maps (confidence-weighted), rescaled from the pointmap grid to ``width``,
+    unless ``K`` (3, 3, pixels of ``width`` x ``height``) is known: then it is used as is.
     """
     def np_(x):
         return x[batch_index].detach().float().cpu().numpy()
 
     X11, C11, Xf1, Cf1, Xff, Cff = (np_(getattr(pred, k)) for k in ("X11", "C11", "Xf1", "Cf1", "Xff", "Cff"))
     p, _, gh, gw = X11.shape
-    focal_grid = float(np.mean([estimate_focal(X11[i].transpose(1, 2, 0), C11[i]) for i in range(p)]))
-    K = np.array([[focal_grid * width / gw, 0, width / 2], [0, focal_grid * height / gh, height / 2], [0, 0, 1]])
+    if K is None:
+        focal_grid = float(np.mean([estimate_focal(X11[i].transpose(1, 2, 0), C11[i]) for i in range(p)]))
+        K = np.array([[focal_grid * width / gw, 0, width / 2], [0, focal_grid * height / gh, height / 2], [0, 0, 1]])
     world_from_cam = [np.eye(4)]
     for i in range(p):
         s, R, t = weighted_umeyama(Xff[i].reshape(3, -1).T, Xf1[i].reshape(3, -1).T, (Cf1[i] * Cff[i]).reshape(-1))

@@ -200,11 +200,12 @@ class WorldStereoModel(nn.Module):
         return self.pointmaps(out.hidden[k], tuple(latents.shape[2:]))
 
     def estimate_cameras(self, latents: torch.Tensor, cond: Conditioning, width: int, height: int,
-                         noise: torch.Tensor | None = None) -> list[Cameras]:
-        """V2C cameras per batch item, one per latent frame, world = frame 0's camera."""
+                         noise: torch.Tensor | None = None, K=None) -> list[Cameras]:
+        """V2C cameras per batch item, one per latent frame, world = frame 0's camera; ``K`` (3, 3):
+        known intrinsics of ``width`` x ``height`` images (else the focal is estimated)."""
         with torch.no_grad():
             pred = self.video_to_pointmaps(latents, cond, noise)
-        return [register_cameras(pred, width, height, i) for i in range(latents.shape[0])]
+        return [register_cameras(pred, width, height, i, K) for i in range(latents.shape[0])]
 
     @torch.no_grad()
     def generate_with_cameras(self, cond: Conditioning, noise: torch.Tensor, width: int, height: int,
