@@ -176,6 +176,8 @@ class ModelGenerator(Generator):
         frames = video[:n].astype(np.float32)
         frames[0] = request.image  # frame 0 is the condition image itself
         depth, source = self._pose_head_depth(latents, cond, n, h, w)
+        if depth is not None:
+            depth = scale_to_render(depth, request.render_depth)
         return GenerationResult(frames, depth, source, {"sampler": self.sampler, "steps": steps,
                                                        "ssm_pairs": 0 if cond.ssm is None else int(len(cond.ssm.target_frames))})
 
@@ -191,6 +193,23 @@ class ModelGenerator(Generator):
         idx = torch.as_tensor([(i + tf - 1) // tf for i in range(n)]).clamp(max=z.shape[0] - 1)
         depth = torch.nn.functional.interpolate(z[idx][:, None].float(), size=(h, w), mode="nearest")[:, 0]
         return depth.clamp(min=0).cpu().numpy().astype(np.float32), "pose-head"
+
+
+def scale_to_render(depth: np.ndarray, render_depth: Optional[np.ndarray]) -> np.ndarray:
+    """Pose-head depth is known up to scale: bring each frame to the cache's scale by the median ratio
+    of the cache render's depth to it where the render has depth (the trajectory's median ratio for a
+    frame the render misses), so the Cache3D alignment starts from the right scale."""
+    if render_depth is None:
+        return depth
+    ratios = []
+    for d, r in zip(depth, render_depth):
+        ok = (r > 0) & (d > 0)
+        ratios.append(float(np.median(r[ok] / d[ok])) if ok.sum() >= 16 else np.nan)
+    ratios = np.asarray(ratios)
+    if np.isnan(ratios).all():
+        return depth
+    ratios = np.where(np.isnan(ratios), np.nanmedian(ratios), ratios)
+    return (depth * ratios[:, None, None]).astype(np.float32)
 
 
 def _dtype(dtype: Any) -> torch.dtype:
