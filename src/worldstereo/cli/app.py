@@ -20,7 +20,6 @@ import sys
 from dataclasses import dataclass
 from typing import Annotated, Any, Callable, Optional
 
-import click
 import typer
 from rich.console import Console
 
@@ -96,16 +95,18 @@ class Output:
             human()
 
 
+# the flags given before the subcommand; set by the root callback on every invocation
+_root_flags = {"quiet": False, "verbose": False}
+
+
 def output(quiet: bool = False, verbose: bool = False, as_json: bool = False) -> Output:
     """Combine a command's flags with the root's and set the log level; the first call of every command."""
-    ctx = click.get_current_context(silent=True)
-    root = (ctx.find_root().obj if ctx is not None else None) or {}
-    out = Output(quiet=quiet or root.get("quiet", False), verbose=verbose or root.get("verbose", False), json=as_json)
+    out = Output(quiet=quiet or _root_flags["quiet"], verbose=verbose or _root_flags["verbose"], json=as_json)
     _set_logging(out.quiet or out.json, out.verbose)
     return out
 
 
 @app.callback()
-def _main(ctx: typer.Context, verbose: Verbose = False, quiet: Quiet = False) -> None:
-    ctx.obj = {"quiet": quiet, "verbose": verbose}
+def _main(verbose: Verbose = False, quiet: Quiet = False) -> None:
+    _root_flags.update(quiet=quiet, verbose=verbose)
     _set_logging(quiet, verbose)
