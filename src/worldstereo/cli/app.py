@@ -1,16 +1,29 @@
-"""The root of the ``worldstereo`` command: the typer app, error handling and logging options.
+"""The root of the ``worldstereo`` command: the typer app, error handling and the output options.
 
 Library errors surface as one line on stderr with exit code 2 (see ``_run``).
+
+Output options, the same on every subcommand (and accepted before it: ``worldstereo -q generate ...``):
+
+- ``-q/--quiet``: no progress bars and no messages; warnings and errors only (on stderr).
+- ``-v/--verbose``: debug logging of the library on stderr.
+- ``--json`` (every command that produces a result): the final summary as one JSON object on stdout
+  and nothing else there; progress and messages are off as with ``--quiet``.
+
+stdout carries only results (JSON, tables asked for, a URL); progress bars and messages go to stderr.
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import sys
-from typing import Callable
+from dataclasses import dataclass
+from typing import Annotated, Any, Callable, Optional
 
 import typer
 from rich.console import Console
+
+from ..progress import ProgressDisplay
 
 app = typer.Typer(
     name="worldstereo",
@@ -37,12 +50,63 @@ def _run(fn: Callable[[], None]) -> None:
         raise typer.Exit(2) from None
 
 
-@app.callback()
-def _main(
-    verbose: bool = typer.Option(False, "--verbose", "-v", help="Show debug logging."),
-    quiet: bool = typer.Option(False, "--quiet", "-q", help="Only show warnings and errors."),
-) -> None:
+Quiet = Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars or messages; warnings and errors only.")]
+Verbose = Annotated[bool, typer.Option("--verbose", "-v", help="Debug logging on stderr.")]
+Json = Annotated[bool, typer.Option("--json", help="Print the final summary as one JSON object on stdout (no progress).")]
+
+
+def _set_logging(quiet: bool, verbose: bool) -> None:
     level = logging.DEBUG if verbose else logging.WARNING if quiet else logging.INFO
     # Our own messages at the chosen level; third-party libraries only when they warn.
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)
     logging.getLogger("worldstereo").setLevel(level)
+
+
+@dataclass
+class Output:
+    """Where a command's output goes, after its own and the root's -q/-v/--json flags."""
+
+    quiet: bool = False
+    verbose: bool = False
+    json: bool = False
+
+    @property
+    def chatty(self) -> bool:
+        """Whether progress bars and messages are shown."""
+        return not (self.quiet or self.json)
+
+    def progress(self, transient: bool = False) -> ProgressDisplay:
+        return ProgressDisplay(enabled=self.chatty, console=console, transient=transient)
+
+    def say(self, message: str) -> None:
+        """A message for a person (stderr), hidden by --quiet and --json."""
+        if self.chatty:
+            console.print(message, highlight=False, soft_wrap=True)
+
+    def warn(self, message: str) -> None:
+        """A warning (stderr), shown even with --quiet."""
+        console.print(f"[yellow]warning:[/] {message}", highlight=False, soft_wrap=True)
+
+    def result(self, summary: dict[str, Any], human: Optional[Callable[[], None]] = None) -> None:
+        """The final summary: JSON on stdout with --json, else ``human()`` unless --quiet."""
+        if self.json:
+            typer.echo(json.dumps(summary, indent=2, default=str))
+        elif human is not None and not self.quiet:
+            human()
+
+
+# the flags given before the subcommand; set by the root callback on every invocation
+_root_flags = {"quiet": False, "verbose": False}
+
+
+def output(quiet: bool = False, verbose: bool = False, as_json: bool = False) -> Output:
+    """Combine a command's flags with the root's and set the log level; the first call of every command."""
+    out = Output(quiet=quiet or _root_flags["quiet"], verbose=verbose or _root_flags["verbose"], json=as_json)
+    _set_logging(out.quiet or out.json, out.verbose)
+    return out
+
+
+@app.callback()
+def _main(verbose: Verbose = False, quiet: Quiet = False) -> None:
+    _root_flags.update(quiet=quiet, verbose=verbose)
+    _set_logging(quiet, verbose)

@@ -7,71 +7,47 @@ from typing import Optional
 
 import typer
 
-from .app import UserError, _run, app, console
+from .app import Json, Output, Quiet, UserError, Verbose, _run, app, console, output
 
 
-def _progress_runner(quiet: bool):
-    """A rich progress display (trajectory i/n, generator steps, ETA) and its callback."""
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
-
-    progress = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                        TimeRemainingColumn(), console=console, disable=quiet, transient=False)
-    tasks: dict[str, int] = {}
-
-    def callback(kind: str, name: str, i: int, n: int, what: str) -> None:
-        if kind == "trajectory":
-            if "all" not in tasks:
-                tasks["all"] = progress.add_task("trajectories", total=n)
-            progress.update(tasks["all"], completed=i, description=f"trajectory {i + 1}/{n}: {name}")
-            for key in [k for k in tasks if k != "all"]:
-                progress.remove_task(tasks.pop(key))
-        else:
-            if name not in tasks:
-                tasks[name] = progress.add_task(f"  {name}: {what}", total=n)
-            progress.update(tasks[name], completed=i, total=n)
-
-    return progress, callback
-
-
-def _summary(run, quiet: bool, as_json: bool) -> None:
-    import json as _json
-
-    from rich.table import Table
-
+def _summary(run) -> dict:
     rows = []
     for name in run.names:
         e = run.record["trajectories"].get(name, {})
         rows.append({"trajectory": name, "status": e.get("status"), "frames": e.get("frames"),
                      "seconds": e.get("seconds"), "cache_points": e.get("cache_points"),
                      "psnr": e.get("psnr"), "folder": str(run.trajectory_dir(name))})
-    if as_json:
-        typer.echo(_json.dumps({"run": str(run.root), "trajectories": rows,
-                                "warnings": run.record.get("warnings", [])}, indent=2))
-        return
-    if quiet:
-        return
-    table = Table(title=f"run {run.root}")
-    for col in ("trajectory", "status", "frames", "seconds", "cache points", "PSNR vs truth", "files"):
-        table.add_column(col)
-    for r in rows:
-        psnr = "" if r["psnr"] is None else f"{r['psnr']:.2f} dB"
-        table.add_row(r["trajectory"], str(r["status"]), str(r["frames"]), f"{r['seconds'] or 0:.1f}",
+    return {"run": str(run.root), "trajectories": rows, "warnings": run.record.get("warnings", [])}
+
+
+def _show(out: Output, summary: dict) -> None:
+    def table() -> None:
+        from rich.table import Table
+
+        t = Table(title=f"run {summary['run']}")
+        for col in ("trajectory", "status", "frames", "seconds", "cache points", "PSNR vs truth", "files"):
+            t.add_column(col)
+        for r in summary["trajectories"]:
+            psnr = "" if r["psnr"] is None else f"{r['psnr']:.2f} dB"
+            t.add_row(r["trajectory"], str(r["status"]), str(r["frames"]), f"{r['seconds'] or 0:.1f}",
                       str(r["cache_points"]), psnr, r["folder"])
-    console.print(table)
-    for w in run.record.get("warnings", []):
-        console.print(f"[yellow]warning:[/] {w}")
+        console.print(t)
+        for w in summary["warnings"]:
+            out.warn(w)
+
+    out.result(summary, table)
 
 
 @app.command("generate")
 def generate(
     input: str = typer.Argument(..., help="An image, a panorama (--panorama), a sample folder or a bundled sample name."),
-    output: Path = typer.Option(..., "-o", "--output", help="Run directory (resumable)."),
+    output_dir: Path = typer.Option(..., "-o", "--output", help="Run directory (resumable)."),
     depth: Optional[Path] = typer.Option(None, "--depth", help="Depth map of the input: .npy, 16-bit .png (mm) or .exr."),
     depth_model: Optional[Path] = typer.Option(None, "--depth-model", help="Local transformers depth model folder."),
     fov: Optional[float] = typer.Option(None, "--fov", help="Horizontal field of view of the input in degrees."),
     intrinsics: Optional[Path] = typer.Option(None, "--intrinsics", help='K of the input: JSON {"K": ...} or text 3x3.'),
     panorama: bool = typer.Option(False, "--panorama", help="The input is a 2:1 equirectangular panorama."),
-    trajectory: Optional[list[str]] = typer.Option(None, "--trajectory", help="A preset name or a trajectory .json; repeat for several."),
+    trajectory: Optional[list[str]] = typer.Option(None, "--trajectory", "-t", help="A preset name or a trajectory .json; repeat for several."),
     plan: str = typer.Option("default", "--plan", help="'default' = orbit, up, right, left (used when no --trajectory)."),
     generator: str = typer.Option("tiny", "--generator", help="tiny | wan | warp"),
     model_dir: Optional[Path] = typer.Option(None, "--model-dir", help="Model directory (wan, or other tiny weights)."),
@@ -79,15 +55,17 @@ def generate(
     dtype: Optional[str] = typer.Option(None, "--dtype", help="float32 | bfloat16 | float16"),
     frames: Optional[int] = typer.Option(None, "--frames", help="Frames per trajectory (default: the generator's)."),
     steps: Optional[int] = typer.Option(None, "--steps", help="Denoising steps (default: the model's)."),
-    seed: int = typer.Option(0, "--seed"),
+    seed: int = typer.Option(0, "--seed", help="Random seed of the generator."),
     max_side: int = typer.Option(512, "--max-side", help="Longest side of the working size (warp generator)."),
     no_ggm: bool = typer.Option(False, "--no-ggm", help="Turn the global-geometric memory off (ablation)."),
     no_ssm: bool = typer.Option(False, "--no-ssm", help="Turn the spatial-stereo memory off (ablation)."),
     resume: bool = typer.Option(False, "--resume", help="Continue the run in OUTPUT (same inputs and settings)."),
-    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress display."),
-    as_json: bool = typer.Option(False, "--json", help="Print the final summary as JSON."),
+    quiet: Quiet = False,
+    verbose: Verbose = False,
+    as_json: Json = False,
 ) -> None:
     """Generate camera-controlled videos of one scene along several trajectories (both memories on)."""
+    out = output(quiet, verbose, as_json)
 
     def body() -> None:
         from ..pipelines.api import WorldStereo
@@ -102,58 +80,77 @@ def generate(
         ws = WorldStereo.from_pretrained(name, device=device, dtype=dtype, generator=generator,
                                          depth_model=depth_model, max_side=max_side)
         if ws.generator.untrained:
-            console.print(f"[yellow]note:[/] the {ws.generator.name} generator has untrained (random) weights: "
-                          "the videos only exercise the pipeline")
-        progress, callback = _progress_runner(quiet or as_json)
-        with progress:
-            run = ws.generate_scene(input, trajectories=trajectory or None, output_dir=output, resume=resume,
+            out.say(f"[yellow]note:[/] the {ws.generator.name} generator has untrained (random) weights: "
+                    "the videos only exercise the pipeline")
+        with out.progress() as display:
+            run = ws.generate_scene(input, trajectories=trajectory or None, output_dir=output_dir, resume=resume,
                                     use_ggm=not no_ggm, use_ssm=not no_ssm, depth=depth, K=intrinsics, fov=fov,
                                     panorama=panorama or None, n_frames=frames, steps=steps, seed=seed,
-                                    progress=callback)
-        _summary(run, quiet, as_json)
+                                    progress=display.scene_callback())
+        _show(out, _summary(run))
 
     _run(body)
 
 
 @app.command("demo")
 def demo(
-    output: Path = typer.Option(Path("out/demo"), "-o", "--output", help="Output folder (resumed if it holds this demo)."),
+    output_dir: Path = typer.Option(Path("out/demo"), "-o", "--output", help="Output folder (resumed if it holds this demo)."),
     generator: str = typer.Option("tiny", "--generator", help="tiny (the default model) | warp"),
     sample: str = typer.Option("object", "--sample", help="Bundled sample to start from."),
-    quiet: bool = typer.Option(False, "--quiet", "-q"),
+    device: Optional[str] = typer.Option(None, "--device", help="cpu, cuda, cuda:1 … (default: cuda if available)."),
+    frames: Optional[int] = typer.Option(None, "--frames", help="Frames per trajectory (default: the generator's)."),
+    max_side: int = typer.Option(320, "--max-side", help="Longest side of the working size (warp generator)."),
+    seed: int = typer.Option(0, "--seed", help="Random seed of the generator."),
+    quiet: Quiet = False,
+    verbose: Verbose = False,
+    as_json: Json = False,
 ) -> None:
     """The main job on the bundled default: a sample scene, the default plan (orbit, up, right, left)
-    with both memories, then the viewer page. Prints where to look."""
+    with both memories, a reconstruction, then the viewer page. Prints where to look."""
+    out = output(quiet, verbose, as_json)
 
     def body() -> None:
         from ..pipelines.api import WorldStereo
 
-        ws = WorldStereo.from_pretrained("warp" if generator == "warp" else "worldstereo-tiny", max_side=320)
+        ws = WorldStereo.from_pretrained("warp" if generator == "warp" else "worldstereo-tiny", device=device,
+                                         max_side=max_side)
         if ws.generator.untrained:
-            console.print(f"[yellow]note:[/] the {ws.generator.name} generator has untrained (random) weights until "
-                          "the trained worldstereo-tiny weights ship; its videos only exercise the pipeline "
-                          "(try --generator warp for the no-learning baseline)")
-        progress, callback = _progress_runner(quiet)
-        with progress:
-            run = ws.generate_scene(sample, output_dir=output, resume=True, progress=callback)
-        _summary(run, quiet, False)
-        recon = output / "reconstruction"
+            out.say(f"[yellow]note:[/] the {ws.generator.name} generator has untrained (random) weights until "
+                    "the trained worldstereo-tiny weights ship; its videos only exercise the pipeline "
+                    "(try --generator warp for the no-learning baseline)")
+        with out.progress() as display:
+            run = ws.generate_scene(sample, output_dir=output_dir, resume=True, n_frames=frames, seed=seed,
+                                    progress=display.scene_callback())
+        summary = _summary(run)
+        if not out.json:
+            _show(out, summary)
+        recon = output_dir / "reconstruction"
+        summary["reconstruction"] = None
         if ws.generator.untrained:
-            console.print("[yellow]reconstruction skipped:[/] frames of an untrained generator carry no geometry "
-                          "(`worldstereo demo --generator warp` reconstructs the baseline's frames)")
+            out.say("[yellow]reconstruction skipped:[/] frames of an untrained generator carry no geometry "
+                    "(`worldstereo demo --generator warp` reconstructs the baseline's frames)")
         elif not (recon / "scene.npz").is_file():
             from ..reconstruction import reconstruct_scene
 
             try:
-                scene = reconstruct_scene(output, None, recon, method="mvs", resolution=256)
+                with out.progress(transient=True) as display:
+                    scene = reconstruct_scene(output_dir, None, recon, method="mvs", resolution=min(256, max_side),
+                                              progress=display.step_callback("reconstruction: "))
                 q = scene.metadata["quality_metrics"]
-                console.print("reconstruction: " + ", ".join(f"{k} {v:.3f}" for k, v in q.items()))
+                summary["reconstruction"] = {"folder": str(recon), "quality_metrics": q}
+                out.say("reconstruction: " + ", ".join(f"{k} {v:.3f}" for k, v in q.items()))
             except ValueError as exc:
-                console.print(f"[yellow]reconstruction failed:[/] {str(exc).splitlines()[0]}")
+                out.warn(f"reconstruction failed: {str(exc).splitlines()[0]}")
+        else:
+            summary["reconstruction"] = {"folder": str(recon)}
         from ..viewer import write_viewer
 
-        page = write_viewer(output)
-        console.print(f"look at: {page} (or `worldstereo view {output}`), videos in {output}/trajectories/*/video.mp4, "
-                      f"the record in {output}/run.json", highlight=False)
+        page = write_viewer(output_dir)
+        summary["viewer"] = str(page)
+        if out.json:
+            out.result(summary)
+        else:
+            console.print(f"look at: {page} (or `worldstereo view {output_dir}`), videos in "
+                          f"{output_dir}/trajectories/*/video.mp4, the record in {output_dir}/run.json", highlight=False)
 
     _run(body)

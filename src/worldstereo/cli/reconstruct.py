@@ -7,13 +7,13 @@ from typing import Optional
 
 import typer
 
-from .app import UserError, _run, app, console
+from .app import Json, Quiet, UserError, Verbose, _run, app, output
 
 
 @app.command("reconstruct")
 def reconstruct(
     inputs: list[Path] = typer.Argument(..., help="Video file(s) or frame folder(s), one per trajectory, or a run directory."),
-    output: Path = typer.Option(..., "-o", "--output", help="Scene directory to write."),
+    output_dir: Path = typer.Option(..., "-o", "--output", help="Scene directory to write."),
     trajectory: Optional[list[Path]] = typer.Option(None, "--trajectory", "-t", help="Trajectory .json per input (not for a run directory)."),
     method: str = typer.Option("neural", help="mvs | neural | hybrid"),
     resolution: int = typer.Option(512, help="Working image long side / TSDF voxel scale."),
@@ -22,40 +22,37 @@ def reconstruct(
     panoramic: bool = typer.Option(False, help="Inputs are equirectangular panorama videos."),
     neural_iterations: Optional[int] = typer.Option(None, help="Neural optimisation steps (default from ReconstructionConfig)."),
     texture_resolution: int = typer.Option(1024, help="Baked texture side (power of two)."),
+    device: Optional[str] = typer.Option(None, "--device", help="Device of the neural surface fit: cpu, cuda … (default: cuda if available)."),
+    quiet: Quiet = False,
+    verbose: Verbose = False,
+    as_json: Json = False,
 ) -> None:
     """Reconstruct a textured mesh and a point cloud from videos with known cameras."""
+    out = output(quiet, verbose, as_json)
 
     def body() -> None:
-        from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
-
         from ..reconstruction import ReconstructionConfig, reconstruct_scene
 
         options = dict(method=method, resolution=resolution, point_cloud_density=density, depth_estimation=depth_estimation,
-                       panoramic_input=panoramic, texture_resolution=texture_resolution)
+                       panoramic_input=panoramic, texture_resolution=texture_resolution, device=device)
         if neural_iterations is not None:
             options["neural_iterations"] = neural_iterations
         cfg = ReconstructionConfig(**options)
         video = inputs[0] if len(inputs) == 1 else list(inputs)
         trajs = None if not trajectory else (trajectory[0] if len(trajectory) == 1 else list(trajectory))
-        with Progress(TextColumn("{task.description}"), BarColumn(), TextColumn("{task.completed}/{task.total}"),
-                      TimeElapsedColumn(), console=console, transient=True) as bar:
-            tasks: dict[str, int] = {}
-
-            def progress(step: str, done: int, total: int) -> None:
-                if step not in tasks:
-                    tasks[step] = bar.add_task(step, total=total)
-                bar.update(tasks[step], completed=done)
-
-            scene = reconstruct_scene(video, trajs, output, method=method, resolution=resolution,
+        with out.progress(transient=True) as display:
+            scene = reconstruct_scene(video, trajs, output_dir, method=method, resolution=resolution,
                                       point_cloud_density=density, depth_estimation=depth_estimation,
-                                      config=cfg, panoramic_input=panoramic, progress=progress)
+                                      config=cfg, panoramic_input=panoramic, progress=display.step_callback())
         q = scene.metadata["quality_metrics"]
-        console.print(f"wrote {output}: {len(scene.mesh.vertices)} vertices, {len(scene.point_cloud.points)} points; "
-                      + ", ".join(f"{k} {v:.3f}" for k, v in q.items()))
+        summary = {"scene": str(output_dir), "method": method, "vertices": len(scene.mesh.vertices),
+                   "faces": len(scene.mesh.faces), "points": len(scene.point_cloud.points),
+                   "quality_metrics": q, "timings": scene.metadata.get("timings", {})}
+        out.result(summary, lambda: out.say(
+            f"wrote {output_dir}: {summary['vertices']} vertices, {summary['points']} points; "
+            + ", ".join(f"{k} {v:.3f}" for k, v in q.items())))
 
     _run(body)
-
-
 
 
 @app.command("export")
@@ -63,11 +60,15 @@ def export(
     scene_dir: Path = typer.Argument(..., help="Scene directory written by 'worldstereo reconstruct'."),
     mesh: Optional[str] = typer.Option(None, "--mesh", help="obj | ply | gltf | glb | fbx | usd"),
     points: Optional[str] = typer.Option(None, "--points", help="ply | pcd | xyz | las"),
-    output: Optional[Path] = typer.Option(None, "-o", "--output", help="Output folder (default: SCENE_DIR/export)."),
+    output_dir: Optional[Path] = typer.Option(None, "-o", "--output", help="Output folder (default: SCENE_DIR/export)."),
     texture_resolution: int = typer.Option(2048, help="Texture side in pixels (power of two)."),
     textures: bool = typer.Option(True, help="Write texture maps (else vertex colours)."),
+    quiet: Quiet = False,
+    verbose: Verbose = False,
+    as_json: Json = False,
 ) -> None:
     """Export a reconstructed scene's mesh and/or point cloud."""
+    out = output(quiet, verbose, as_json)
 
     def body() -> None:
         from ..reconstruction import MESH_FORMATS, POINT_FORMATS, ReconstructedScene, export_mesh, export_point_cloud
@@ -79,15 +80,20 @@ def export(
         if points is not None and points not in POINT_FORMATS:
             raise UserError(f"--points {points!r} is not one of {', '.join(POINT_FORMATS)}")
         scene = ReconstructedScene.load(scene_dir)
-        out = output or scene_dir / "export"
-        out.mkdir(parents=True, exist_ok=True)
-        if mesh is not None:
-            ext = {"usd": "usda"}.get(mesh, mesh)
-            path = export_mesh(scene, out / f"mesh.{ext}", format=mesh, include_textures=textures,
-                               texture_resolution=texture_resolution)
-            console.print(f"wrote {path}")
-        if points is not None:
-            path = export_point_cloud(scene, out / f"points.{points}", format=points)
-            console.print(f"wrote {path}")
+        folder = output_dir or scene_dir / "export"
+        folder.mkdir(parents=True, exist_ok=True)
+        written: dict[str, str] = {}
+        with out.progress(transient=True) as display:
+            bar = display.task("export", total=(mesh is not None) + (points is not None))
+            if mesh is not None:
+                ext = {"usd": "usda"}.get(mesh, mesh)
+                written["mesh"] = str(export_mesh(scene, folder / f"mesh.{ext}", format=mesh, include_textures=textures,
+                                                  texture_resolution=texture_resolution))
+                bar.update(advance=1)
+            if points is not None:
+                written["points"] = str(export_point_cloud(scene, folder / f"points.{points}", format=points))
+                bar.update(advance=1)
+        out.result({"scene": str(scene_dir), "files": written},
+                   lambda: [out.say(f"wrote {p}") for p in written.values()])
 
     _run(body)

@@ -3,42 +3,57 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Optional
 
 import typer
 from rich.console import Console
 
-from .app import _run, app, console
-
+from .app import Json, Quiet, UserError, Verbose, _run, app, output
 
 sample_app = typer.Typer(help="List and export the bundled sample inputs.", no_args_is_help=True)
 app.add_typer(sample_app, name="sample")
 
 
 @sample_app.command("list")
-def sample_list() -> None:
+def sample_list(quiet: Quiet = False, verbose: Verbose = False, as_json: Json = False) -> None:
     """List the bundled samples (name, projection, size, what they show)."""
-    from rich.table import Table
-
     from ..data.samples import list_samples
 
-    table = Table("name", "projection", "size", "scene", "description")
-    for s in list_samples():
-        table.add_row(s["name"], s["projection"], f"{s['width']}x{s['height']}", f"{s['scene']} seed {s['seed']}",
+    out = output(quiet, verbose, as_json)
+    samples = list_samples()
+
+    def table() -> None:
+        from rich.table import Table
+
+        t = Table("name", "projection", "size", "scene", "description")
+        for s in samples:
+            t.add_row(s["name"], s["projection"], f"{s['width']}x{s['height']}", f"{s['scene']} seed {s['seed']}",
                       s["description"])
-    Console().print(table)
+        Console().print(t)
+
+    out.result({"samples": samples}, table)
 
 
 @sample_app.command("export")
 def sample_export(
     name: str = typer.Argument(..., help="Sample name (see `worldstereo sample list`)."),
-    out_dir: Path = typer.Argument(..., help="Folder to write image.png, depth.png, meta.json (and K.json) into."),
+    out_dir: Optional[Path] = typer.Argument(None, help="Folder to write image.png, depth.png, meta.json (and K.json) into."),
+    output_dir: Optional[Path] = typer.Option(None, "-o", "--output", help="The folder, as an option (same as OUT_DIR)."),
+    quiet: Quiet = False,
+    verbose: Verbose = False,
+    as_json: Json = False,
 ) -> None:
     """Copy a bundled sample's files into a folder."""
+    out = output(quiet, verbose, as_json)
 
     def body() -> None:
         from ..data.samples import export_sample
 
-        for path in export_sample(name, out_dir):
-            console.print(f"wrote {path}", highlight=False)
+        if (out_dir is None) == (output_dir is None):
+            raise UserError("give the output folder once: OUT_DIR or -o/--output")
+        paths = [str(p) for p in export_sample(name, out_dir or output_dir)]
+        for p in paths:
+            out.say(f"wrote {p}")
+        out.result({"sample": name, "files": paths})
 
     _run(body)

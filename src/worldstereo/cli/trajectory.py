@@ -7,7 +7,7 @@ from typing import Optional
 
 import typer
 
-from .app import UserError, _run, app, console
+from .app import Json, Quiet, UserError, Verbose, _run, app, output
 
 trajectory_app = typer.Typer(help="Make, plot and convert camera trajectories.", no_args_is_help=True)
 app.add_typer(trajectory_app, name="trajectory")
@@ -33,10 +33,15 @@ def _intrinsics(width: int, height: int, fov: float, intrinsics: Optional[Path])
     return K
 
 
+def _describe(traj, path: Path) -> dict:
+    return {"file": str(path), "name": traj.name, "kind": traj.kind, "frames": len(traj),
+            "width": traj.width, "height": traj.height, "fps": traj.fps}
+
+
 @trajectory_app.command("make")
 def trajectory_make(
     preset: str = typer.Argument(..., help=f"One of: {', '.join(MAKE_PRESETS)} ('plan' = the paper's 4-trajectory plan)."),
-    output: Path = typer.Option(..., "-o", "--output", help="Output .json (a folder for 'plan')."),
+    output_path: Path = typer.Option(..., "-o", "--output", help="Output .json (a folder for 'plan')."),
     width: int = typer.Option(832, help="Image width in pixels."),
     height: int = typer.Option(480, help="Image height in pixels."),
     fov: float = typer.Option(60.0, help="Horizontal field of view in degrees (ignored with --intrinsics)."),
@@ -52,8 +57,12 @@ def trajectory_make(
     yaw: float = typer.Option(30.0, help="pan: degrees to turn right."),
     pitch: float = typer.Option(0.0, help="pan: degrees to tilt up."),
     factor: float = typer.Option(1.5, help="zoom: final focal length / initial."),
+    quiet: Quiet = False,
+    verbose: Verbose = False,
+    as_json: Json = False,
 ) -> None:
     """Make a trajectory from a preset and write it as a schema-v1 JSON file."""
+    out = output(quiet, verbose, as_json)
 
     def body() -> None:
         from ..camera import default_plan, preset as make_preset, save_trajectory
@@ -62,15 +71,17 @@ def trajectory_make(
             raise UserError(f"preset {preset!r} is not one of {', '.join(MAKE_PRESETS)}")
         K = _intrinsics(width, height, fov, intrinsics)
         if preset == "plan":
-            output.mkdir(parents=True, exist_ok=True)
-            for traj in default_plan(depth, K, width, height, frames, fps):
-                save_trajectory(traj, output / f"{traj.name}.json")
-                console.print(f"wrote {output / (traj.name + '.json')} ({len(traj)} frames)")
-            return
-        traj = make_preset(preset, depth, K, width, height, frames, fps, degrees=degrees, radius_ratio=radius_ratio,
-                           distance=distance, dx=dx, dy=dy, yaw=yaw, pitch=pitch, factor=factor)
-        save_trajectory(traj, output)
-        console.print(f"wrote {output} ({len(traj)} frames, {traj.kind})")
+            output_path.mkdir(parents=True, exist_ok=True)
+            trajs = default_plan(depth, K, width, height, frames, fps)
+            paths = [output_path / f"{traj.name}.json" for traj in trajs]
+        else:
+            trajs = [make_preset(preset, depth, K, width, height, frames, fps, degrees=degrees, radius_ratio=radius_ratio,
+                                 distance=distance, dx=dx, dy=dy, yaw=yaw, pitch=pitch, factor=factor)]
+            paths = [output_path]
+        for traj, path in zip(trajs, paths):
+            save_trajectory(traj, path)
+            out.say(f"wrote {path} ({len(traj)} frames, {traj.kind})")
+        out.result({"trajectories": [_describe(t, p) for t, p in zip(trajs, paths)]})
 
     _run(body)
 
@@ -78,19 +89,24 @@ def trajectory_make(
 @trajectory_app.command("show")
 def trajectory_show(
     files: list[Path] = typer.Argument(..., help="Trajectory .json files (schema v1)."),
-    output: Path = typer.Option(..., "-o", "--output", help="Output PNG."),
+    output_path: Path = typer.Option(..., "-o", "--output", help="Output PNG."),
+    quiet: Quiet = False,
+    verbose: Verbose = False,
+    as_json: Json = False,
 ) -> None:
-    """Plot top and side views of the camera frustums of one or more trajectories."""
+    """Plot top and side views of the camera frustums of one or more trajectories; check their smoothness."""
+    out = output(quiet, verbose, as_json)
 
     def body() -> None:
         from ..camera import check_smoothness, load_trajectory
         from ..camera.plot import plot_trajectories
 
         trajs = [load_trajectory(f) for f in files]
-        for t in trajs:
-            check_smoothness(t)
-        plot_trajectories(trajs, output)
-        console.print(f"wrote {output}")
+        rough = [[int(s) for s in check_smoothness(t).rough_steps] for t in trajs]
+        plot_trajectories(trajs, output_path)
+        out.say(f"wrote {output_path}")
+        out.result({"plot": str(output_path),
+                    "trajectories": [{**_describe(t, f), "rough_steps": r} for t, f, r in zip(trajs, files, rough)]})
 
     _run(body)
 
@@ -105,14 +121,19 @@ def trajectory_convert(
     height: Optional[int] = typer.Option(None, help="Image height (re10k input, or official input lacking it)."),
     depth: Optional[float] = typer.Option(None, help="official output: the scene's median depth (default 1)."),
     fps: Optional[float] = typer.Option(None, help="Frame rate to record (default: from the input)."),
+    quiet: Quiet = False,
+    verbose: Verbose = False,
+    as_json: Json = False,
 ) -> None:
     """Convert a camera trajectory between formats."""
+    out = output(quiet, verbose, as_json)
 
     def body() -> None:
         from ..camera.formats import read_trajectory, write_trajectory
 
         traj = read_trajectory(src, from_fmt, width=width, height=height, fps=fps)
         write_trajectory(traj, dst, to_fmt, depth=depth)
-        console.print(f"wrote {dst} ({len(traj)} frames, {from_fmt} -> {to_fmt})")
+        out.say(f"wrote {dst} ({len(traj)} frames, {from_fmt} -> {to_fmt})")
+        out.result({"from": from_fmt, "to": to_fmt, **_describe(traj, dst)})
 
     _run(body)

@@ -4,11 +4,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-
 import typer
 from rich.console import Console
 
-from .app import UserError, _run, app, console
+from .app import Json, Quiet, UserError, Verbose, _run, app, output
 
 
 @app.command("view")
@@ -17,8 +16,11 @@ def view(
     port: int = typer.Option(8000, "--port", "-p", help="Port on 127.0.0.1 (0 = any free port)."),
     no_browser: bool = typer.Option(False, "--no-browser", help="Do not open a web browser."),
     rebuild: bool = typer.Option(False, "--rebuild", help="Rewrite viewer.html even if it exists."),
+    quiet: Quiet = False,
+    verbose: Verbose = False,
 ) -> None:
-    """Serve a run's viewer.html on 127.0.0.1 (writing it if missing) until Ctrl-C."""
+    """Serve a run's viewer.html on 127.0.0.1 (writing it if missing) until Ctrl-C; prints its URL on stdout."""
+    out = output(quiet, verbose)
     state = {}
 
     def body() -> None:
@@ -27,14 +29,14 @@ def view(
         if not run_dir.is_dir():
             raise UserError(f"{run_dir}: not a folder; pass a worldstereo run directory")
         if rebuild or not (run_dir / "viewer.html").is_file():
-            console.print(f"wrote {write_viewer(run_dir)}", highlight=False)
+            out.say(f"wrote {write_viewer(run_dir)}")
         state["server"] = RunServer(run_dir, port).start()
 
     _run(body)
     server = state["server"]
     url = server.url + "viewer.html"
     typer.echo(url)
-    console.print("serving; press Ctrl-C to stop", highlight=False)
+    out.say("serving; press Ctrl-C to stop")
     if not no_browser:
         import webbrowser
 
@@ -50,36 +52,47 @@ def view(
 
 
 @app.command("report")
-def report(run_dir: Path = typer.Argument(..., help="A run directory (holds run.json).")) -> None:
+def report(
+    run_dir: Path = typer.Argument(..., help="A run directory (holds run.json)."),
+    quiet: Quiet = False,
+    verbose: Verbose = False,
+    as_json: Json = False,
+) -> None:
     """Write report.md and report.html (plan, frames, references, cache growth, timings, warnings) into a run."""
+    out = output(quiet, verbose, as_json)
 
     def body() -> None:
-        from ..viewer.report import write_report
+        from ..viewer.report import collect_warnings, write_report
+        from ..viewer.rundata import load_run
 
         md = write_report(run_dir)
-        console.print(f"wrote {md} and {md.with_suffix('.html')}", highlight=False)
+        out.say(f"wrote {md} and {md.with_suffix('.html')}")
+        out.result({"run": str(run_dir), "markdown": str(md), "html": str(md.with_suffix(".html")),
+                    "warnings": collect_warnings(load_run(run_dir))})
 
     _run(body)
 
 
 @app.command("doctor")
-def doctor(json_output: bool = typer.Option(False, "--json", help="Print the findings as JSON on stdout.")) -> None:
+def doctor(quiet: Quiet = False, verbose: Verbose = False, as_json: Json = False) -> None:
     """Show the environment (torch, device, Open3D, FBX/USD writers, ffmpeg, chromium, weights) and what each feature lacks."""
-    import json
-
     from rich.table import Table
 
     from ..doctor import diagnose
 
+    out = output(quiet, verbose, as_json)
     report = diagnose()
-    if json_output:
-        typer.echo(json.dumps(report, indent=2))
+    if out.json:
+        out.result(report)
         return
-    table = Table("check", "", "detail", "how to get it")
-    for c in report["checks"]:
-        table.add_row(c["name"], "[green]ok[/]" if c["ok"] else "[red]missing[/]", c["detail"], c["fix"])
-    out = Console()
-    out.print(table)
+    stdout = Console()
+    if not out.quiet:  # quiet: only the features that lack something
+        table = Table("check", "", "detail", "how to get it")
+        for c in report["checks"]:
+            table.add_row(c["name"], "[green]ok[/]" if c["ok"] else "[red]missing[/]", c["detail"], c["fix"])
+        stdout.print(table)
     for feature, state in report["features"].items():
+        if state["ready"] and out.quiet:
+            continue
         status = "[green]ready[/]" if state["ready"] else f"[red]missing:[/] {', '.join(state['missing'])}"
-        out.print(f"{feature}: {status}", highlight=False)
+        stdout.print(f"{feature}: {status}", highlight=False)

@@ -33,7 +33,8 @@ from .video import read_frames, to_uint8, write_frames, write_video
 log = logging.getLogger(__name__)
 
 
-# progress(kind, trajectory, i, n, what): kind "trajectory" when one starts, "step" per generator step
+# progress(kind, trajectory, i, n, what): kind "trajectory" when one starts (and i == n once all are done),
+# "step" per generator step
 ProgressCallback = Callable[[str, str, int, int, str], None]
 
 
@@ -224,6 +225,8 @@ class SceneRunner:
             self.run.finish(traj.name, files, info)
             if on_done is not None:
                 on_done(traj.name)
+        if self.progress is not None and first_todo < len(trajectories):
+            self.progress("trajectory", "", len(trajectories), len(trajectories), "")
         if first_todo == len(trajectories):
             self.save_memories()
 
