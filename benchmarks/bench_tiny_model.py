@@ -89,7 +89,7 @@ def pose_head_cameras(ws: WorldStereo, frames: np.ndarray, renders: np.ndarray, 
     cond = Conditioning(*m.image_condition(video[:, :, 0], len(frames)))
     rays = plucker_rays(cams, cams.height, cams.width).permute(1, 0, 2, 3)[None].to(dev, dt)
     cond.camera = m.camera_condition(t(renders), t(masks.astype(np.float32)), rays)
-    return m.estimate_cameras(latents, cond, cams.width, cams.height, torch.zeros_like(latents))[0]
+    return m.estimate_cameras(latents, cond, cams.width, cams.height, torch.zeros_like(latents), K=cams.K[0])[0]
 
 
 def score_run(run_dir: Path, folder: Path, ws: WorldStereo, learned: bool) -> dict:

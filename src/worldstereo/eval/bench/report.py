@@ -81,7 +81,8 @@ def memory_report(results: dict) -> str:
                      a["consistency_reprojection_error_px"], a["consistency_photometric_psnr"]])
     lines += ["## Memory ablation (revisited views)", ""]
     lines += _table(["method", "PSNR", "SSIM", "RotErr", "TransErr", "ATE", "reproj. err (px)", "cross-traj. PSNR"], rows)
-    n = {k.split("/")[2]: u.get("n_revisited") for k, u in results["units"].items() if k.startswith("ablation/")}
+    n = {k: u["n_revisited"] for k, u in results["units"].items()
+         if k.startswith("ablation/") and u.get("n_revisited") is not None}
     lines += ["", f"Rows: baseline = no memory, ggm = 3D cache, full = GGM + SSM, dmd = full with the 4-step distilled "
               f"sampler (n/a for generators without one). Revisited frames scored: {max(n.values(), default=0)} per scene; "
               "PSNR/SSIM against the true frames; camera metrics over the revisiting trajectories; reprojection error and "
