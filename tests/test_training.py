@@ -150,3 +150,9 @@ def test_configs_and_cli_errors(tmp_path):
     assert r.exit_code == 2 and "--data" in r.output
     r = CliRunner().invoke(app, ["train", "camera", "-o", str(tmp_path / "x"), "--data", str(tmp_path)])
     assert r.exit_code == 2 and "index" in r.output
+    small = tmp_path / "small.json"
+    small.write_text(json.dumps({"name": "small", "data": {"n_scenes": 1, "clips_per_scene": 1, "n_frames": 6}}))
+    r = CliRunner().invoke(app, ["train", "data", "-c", str(small), "-o", str(tmp_path / "clips"), "--json"])
+    assert r.exit_code == 0, r.output
+    assert json.loads(r.stdout)["index"].endswith("index.json")
+    assert ClipShards(tmp_path / "clips").clips[0]["frames"].shape == (6, 64, 64, 3)

@@ -8,7 +8,7 @@ from typing import Optional
 
 import typer
 
-from .app import _run, app, console
+from .app import Json, Quiet, Verbose, _run, app, console, output
 
 
 CONFIG_HELP = "A preset (tiny-cpu, tiny-gpu, full-8gpu) or a TrainConfig .json."
@@ -49,14 +49,15 @@ def _summary(results, as_json: bool) -> None:
 def train(
     what: str = typer.Argument(..., help="A stage (base, camera, ggm, ssm, dmd, pose), 'all' (clips + every stage) or 'data' (clips only)."),
     config: str = typer.Option("tiny-cpu", "--config", "-c", help=CONFIG_HELP),
-    output: Path = typer.Option(..., "-o", "--output", help="Run folder ('all', 'data') or stage folder (a stage)."),
+    output_dir: Path = typer.Option(..., "-o", "--output", help="Run folder ('all', 'data') or stage folder (a stage)."),
     data: Optional[Path] = typer.Option(None, "--data", help="Training clips for a single stage (from 'worldstereo train data')."),
     init: Optional[Path] = typer.Option(None, "--init", help="A single stage starts from this model (the previous stage's final/)."),
     steps: Optional[int] = typer.Option(None, "--steps", help="Override the config's step count (single stage)."),
     resume: bool = typer.Option(True, "--resume/--restart", help="Continue from the last checkpoint (default)."),
     export: Optional[Path] = typer.Option(None, "--export", help="'all': copy the final model to this folder."),
-    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress display."),
-    as_json: bool = typer.Option(False, "--json", help="Print the final summary as JSON."),
+    quiet: Quiet = False,
+    verbose: Verbose = False,
+    as_json: Json = False,
 ) -> None:
     """Train WorldStereo: one stage, or the whole schedule (rerun to resume). Under torchrun every process
     runs the same command and gradients are averaged (DDP, or FSDP at full scale)."""
@@ -68,22 +69,24 @@ def train(
 
         if what not in (*STAGES, "all", "data"):
             raise ValueError(f"'{what}' is not a stage; choose one of {', '.join(STAGES)}, all or data")
+        out = output(quiet, verbose, as_json)
         cfg = load_train_config(config)
         if what == "data":
-            console.print(f"training clips: {make_data(cfg, output)}", highlight=False)
+            index = make_data(cfg, output_dir)
+            out.result({"index": str(index)}, lambda: console.print(f"training clips: {index}", highlight=False))
             return
         rank0 = int(os.environ.get("RANK", "0")) == 0
-        progress, for_stage = _display(quiet or as_json or not rank0)
+        progress, for_stage = _display(not out.chatty or not rank0)
         with progress if progress is not None else _null():
             if what == "all":
-                results = train_all(cfg, output, STAGES, export, progress=for_stage)
+                results = train_all(cfg, output_dir, STAGES, export, progress=for_stage)
             else:
                 if data is None:
                     raise ValueError(f"training stage {what} needs --data (make clips with 'worldstereo train data -o DIR')")
-                results = [train_stage(what, cfg, data, output, init, steps, resume,
+                results = [train_stage(what, cfg, data, output_dir, init, steps, resume,
                                        for_stage(what) if for_stage else None)]
-        if rank0:
-            _summary(results, as_json)
+        if rank0 and not out.quiet:
+            _summary(results, out.json)
 
     _run(body)
 
