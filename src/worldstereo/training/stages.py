@@ -92,6 +92,22 @@ class PoseLoss(nn.Module):
         return {"loss": loss, "l_rec": l_rec.detach(), "l_gen": l_gen.detach()}
 
 
+def generator_sample(model: WorldStereoModel, batch: Batch, gen: torch.Generator, generator: nn.Module):
+    """A DMD generator sample x0 with stochastic gradient truncation (gradient through the exit step only
+    when grad is enabled); latent frame 0 is the given frame, which the I2V condition fixes.
+    Returns (x0, conditioning, exit step)."""
+    s = model.config.scheduler
+    with torch.no_grad():
+        x_real = model.codec.encode(batch.video)
+        cond = conditioning(model, batch, camera=True, ssm=False)
+    noise = torch.randn(x_real.shape, generator=gen).to(x_real)
+    exit_step = int(torch.randint(0, s.dmd_steps, (1,), generator=gen))
+    x0 = dmd_rollout(model.velocity_fn(cond, generator), noise, exit_step, s.dmd_steps, s.shift, s.dmd_t_start,
+                     s.num_train_timesteps)
+    mask = generated_mask(x0)
+    return x0 * mask + x_real * (1 - mask), cond, exit_step
+
+
 class DMDGeneratorLoss(nn.Module):
     """Stage dmd, generator update: Eq. 3 on a few-step sample with stochastic gradient truncation."""
 
@@ -104,16 +120,7 @@ class DMDGeneratorLoss(nn.Module):
     def forward(self, batch: Batch, gen: torch.Generator) -> dict[str, torch.Tensor]:
         m, fake = self._frozen
         s = m.config.scheduler
-        with torch.no_grad():
-            x_real = m.codec.encode(batch.video)
-            cond = conditioning(m, batch, camera=True, ssm=False)
-        noise = torch.randn(x_real.shape, generator=gen).to(x_real)
-        exit_step = int(torch.randint(0, s.dmd_steps, (1,), generator=gen))
-        x0 = dmd_rollout(m.velocity_fn(cond, self.generator), noise, exit_step, s.dmd_steps, s.shift,
-                         s.dmd_t_start, s.num_train_timesteps)
-        # keep the given first frame: the I2V condition fixes it, the generator need not learn it
-        mask = generated_mask(x0)
-        x0 = x0 * mask + x_real * (1 - mask)
+        x0, cond, exit_step = generator_sample(m, batch, gen, self.generator)
         sigma = sample_training_sigma(x0.shape[0], s.shift, gen).clamp(0.02, 0.98).to(x0.device)
         eps = torch.randn(x0.shape, generator=gen).to(x0)
         real = m.score_fn(cond, self.real_guidance)
@@ -134,14 +141,7 @@ class DMDFakeLoss(nn.Module):
         (m,) = self._frozen
         s = m.config.scheduler
         with torch.no_grad():
-            x_real = m.codec.encode(batch.video)
-            cond = conditioning(m, batch, camera=True, ssm=False)
-            noise = torch.randn(x_real.shape, generator=gen).to(x_real)
-            exit_step = int(torch.randint(0, s.dmd_steps, (1,), generator=gen))
-            x0 = dmd_rollout(m.velocity_fn(cond, m.dmd_backbone), noise, exit_step, s.dmd_steps, s.shift,
-                             s.dmd_t_start, s.num_train_timesteps)
-            mask = generated_mask(x0)
-            x0 = x0 * mask + x_real * (1 - mask)
+            x0, cond, _ = generator_sample(m, batch, gen, m.dmd_backbone)
         sigma = sample_training_sigma(x0.shape[0], s.shift, gen).to(x0.device)
         eps = torch.randn(x0.shape, generator=gen).to(x0)
         fake_fn = m.velocity_fn(cond, self.fake)
