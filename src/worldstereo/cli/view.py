@@ -42,9 +42,10 @@ def view(
 
         webbrowser.open(url)
     try:
-        import threading
+        import time
 
-        threading.Event().wait()
+        while True:  # a sleep loop: Ctrl-C interrupts time.sleep at once, a lock wait not always
+            time.sleep(0.2)
     except KeyboardInterrupt:
         pass
     finally:
