@@ -41,9 +41,16 @@ def view(
         import webbrowser
 
         webbrowser.open(url)
-    try:
-        import time
+    import signal
+    import time
 
+    def stop(*_args) -> None:
+        raise KeyboardInterrupt
+
+    # explicit handlers: a process started with SIGINT ignored (nohup, a background job) would never stop
+    signal.signal(signal.SIGINT, stop)
+    signal.signal(signal.SIGTERM, stop)
+    try:
         while True:  # a sleep loop: Ctrl-C interrupts time.sleep at once, a lock wait not always
             time.sleep(0.2)
     except KeyboardInterrupt:
