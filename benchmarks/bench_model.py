@@ -130,23 +130,32 @@ def overhead_21_frames(model: WorldStereoModel) -> dict:
 def flop_overhead_14b(frames: int = 21, h: int = 30, w: int = 52) -> dict:
     """Multiply-accumulate count of one wan2.1-i2v-14b denoising step at 480p with and without the branches.
 
-    An estimate, not a timing (no GPU here): per block, linear layers 4D² (self-attention) + 2D² (cross-attention
-    query/output) + 2·D·ffn per token, cross-attention keys/values 4·D² per text/image token (Wan's added image
-    keys/values included), self-attention 2·L²·D; the SSM runs on P pair sequences of h·2w tokens.
+    An estimate, not a timing (no GPU here): per block of width d, linear layers 4d² (self-attention) +
+    2d² (cross-attention query/output) + 2·d·ffn per token, cross-attention keys/values 4·d² per
+    text/image token (Wan's added image keys/values included), self-attention 2·L²·d; the branches run
+    at their own width (Uni3C's lightweight ControlNet: 1024) plus their D->d input maps and d->D
+    zero-initialised outputs; the SSM runs on P pair sequences of h·2w tokens.
     """
     cfg = get_config("wan2.1-i2v-14b")
-    d, ffn = cfg.backbone.inner_dim, cfg.backbone.ffn_dim
+    d_main, ffn_main = cfg.backbone.inner_dim, cfg.backbone.ffn_dim
     context = cfg.backbone.text_len + 257
 
-    def block(tokens: int, seqs: int = 1) -> float:
+    def block(tokens: int, d: int, ffn: int, seqs: int = 1) -> float:
         per_token = 6 * d * d + 2 * d * ffn
         return seqs * (tokens * per_token + context * 4 * d * d + 2 * tokens * tokens * d)
 
+    def branch_width(b) -> tuple[int, int]:
+        d = b.dim or d_main
+        return d, b.ffn_dim or (ffn_main if d == d_main else max(64, round(ffn_main * d / d_main / 64) * 64))
+
     main_tokens = frames * h * w
     pairs = len(pair_frames(frames, cfg.ssm.pair_stride))
-    main = cfg.backbone.num_layers * block(main_tokens)
-    camera = cfg.camera.n_layers * block(main_tokens)
-    ssm = cfg.ssm.n_layers * block(2 * h * w, pairs)
+    main = cfg.backbone.num_layers * block(main_tokens, d_main, ffn_main)
+    d, ffn = branch_width(cfg.camera)
+    maps = 0 if d == d_main else (main_tokens + context) * d_main * d  # token and context maps in
+    camera = cfg.camera.n_layers * (block(main_tokens, d, ffn) + main_tokens * d * d_main) + maps
+    d, ffn = branch_width(cfg.ssm)
+    ssm = cfg.ssm.n_layers * (block(2 * h * w, d, ffn, pairs) + pairs * h * w * d * d_main)
     return {"flops14b_step_tmac": main / 1e12, "flops14b_overhead_camera": (main + camera) / main,
             "flops14b_overhead_ssm": (main + ssm) / main, "flops14b_overhead_both": (main + camera + ssm) / main}
 

@@ -79,9 +79,21 @@ def _randomise_projections(model):
                 proj.weight.copy_(torch.randn(proj.weight.shape, generator=g) * 0.05)
 
 
-def test_fresh_branches_leave_the_backbone_output_unchanged():
+def _full_width_tiny():
+    """Tiny with classic ControlNet branches: the backbone's width, camera blocks copied from the backbone."""
+    cfg = get_config("tiny")
+    cfg.camera.dim = cfg.camera.num_heads = cfg.ssm.dim = cfg.ssm.num_heads = None
+    cfg.camera.init_from_backbone = True
+    return cfg
+
+
+@pytest.mark.parametrize("width", ["lightweight", "backbone"])
+def test_fresh_branches_leave_the_backbone_output_unchanged(width):
     torch.manual_seed(0)
-    model = WorldStereoModel.from_config("tiny").eval()
+    model = WorldStereoModel.from_config("tiny" if width == "lightweight" else _full_width_tiny()).eval()
+    narrow = width == "lightweight"
+    for branch in (model.camera_branch, model.ssm_branch):
+        assert (branch.width.dim < model.backbone.inner_dim) == narrow
     noisy, t, cond = _tiny_inputs(model)
     with torch.no_grad():
         bare = model.backbone(noisy, t, cond.cond_latent, cond.cond_mask).sample
@@ -92,9 +104,10 @@ def test_fresh_branches_leave_the_backbone_output_unchanged():
     assert not torch.allclose(trained, bare, atol=1e-4)
 
 
-def test_ssm_attention_is_restricted_to_each_pair():
+@pytest.mark.parametrize("width", ["lightweight", "backbone"])
+def test_ssm_attention_is_restricted_to_each_pair(width):
     torch.manual_seed(0)
-    model = WorldStereoModel.from_config("tiny").eval()
+    model = WorldStereoModel.from_config("tiny" if width == "lightweight" else _full_width_tiny()).eval()
     _randomise_projections(model)
     noisy, t, cond = _tiny_inputs(model)
     bb, ssm = model.backbone, cond.ssm
@@ -126,6 +139,21 @@ def test_ssm_attention_is_restricted_to_each_pair():
         assert torch.allclose(base[k], alone[k], atol=1e-5)
         assert base[k].abs().max() > 1e-4
         assert not torch.allclose(moved[k], base8[k], atol=1e-4)
+
+
+def test_branch_width_options_are_checked():
+    cfg = get_config("tiny")
+    cfg.camera.init_from_backbone = True  # copying backbone blocks needs the backbone's width
+    with pytest.raises(ValueError, match="init_from_backbone.*width 256.*dim=48"):
+        WorldStereoModel(cfg)
+    cfg = get_config("tiny")
+    cfg.ssm.num_heads = 5
+    with pytest.raises(ValueError, match="SSM branch: dim 48 must be a positive multiple of num_heads 5"):
+        WorldStereoModel(cfg)
+    model = WorldStereoModel(_full_width_tiny())
+    copied = model.camera_branch.blocks[0].state_dict()
+    assert all(torch.equal(v, model.backbone.blocks[0].state_dict()[k]) for k, v in copied.items())
+    assert model.camera_branch.width.token_proj is None  # same width: no maps, the backbone's RoPE and context
 
 
 def test_missing_reference_uses_the_null_token():

@@ -2,9 +2,10 @@
 
 Built from the backbone the way diffusers' ``SD3ControlNetModel`` is built from its transformer: the
 branch reads the backbone's embedded tokens plus its own patch embedding of the condition, runs
-``n_layers`` Wan blocks (copies of the backbone's first blocks, or freshly initialised), and after
-block i adds a zero-initialised linear projection of its tokens to the output of backbone block i.
-Zero initialisation makes a fresh branch an exact no-op (tested).
+``n_layers`` Wan blocks, and after its block j adds a zero-initialised linear projection of its tokens
+to the output of backbone block j. The branch may be narrower than the backbone (Uni3C: width 1024
+beside 5120, from scratch; see ``branch.py``); at the backbone's width its blocks can start as copies of
+the backbone's first blocks. Zero initialisation makes a fresh branch an exact no-op (tested).
 """
 
 from __future__ import annotations
@@ -16,24 +17,8 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from .backbone import BackboneState, WanBackbone
+from .branch import BranchWidth
 from .codecs import LatentCodec, fold_time
-
-
-def zero_linear(dim_in: int, dim_out: int) -> nn.Linear:
-    """A linear layer whose output is exactly zero until it is trained (ControlNet's zero convolution)."""
-    layer = nn.Linear(dim_in, dim_out)
-    nn.init.zeros_(layer.weight)
-    nn.init.zeros_(layer.bias)
-    return layer
-
-
-def new_block(backbone: WanBackbone) -> nn.Module:
-    """A freshly initialised Wan block with the backbone's shapes."""
-    from diffusers.models.transformers.transformer_wan import WanTransformerBlock
-
-    c = backbone.transformer.config
-    return WanTransformerBlock(backbone.inner_dim, c.ffn_dim, c.num_attention_heads, c.qk_norm,
-                               c.cross_attn_norm, c.eps, c.added_kv_proj_dim)
 
 
 def camera_condition_channels(codec: LatentCodec) -> int:
@@ -69,20 +54,24 @@ def camera_condition(codec: LatentCodec, render: torch.Tensor, hole_mask: torch.
 class CameraBranch(nn.Module):
     """ControlNet over the backbone: returns per-block residuals {block index: (B, L, D)}."""
 
-    def __init__(self, backbone: WanBackbone, cond_channels: int, n_layers: int, init_from_backbone: bool = True):
+    def __init__(self, backbone: WanBackbone, cond_channels: int, n_layers: int, init_from_backbone: bool = True,
+                 dim: int | None = None, num_heads: int | None = None, ffn_dim: int | None = None):
         super().__init__()
         if n_layers < 1 or n_layers > len(backbone.blocks):
             raise ValueError(f"camera branch n_layers must be in 1..{len(backbone.blocks)}, got {n_layers}")
-        dim = backbone.inner_dim
+        self.width = BranchWidth(backbone, dim, num_heads, ffn_dim, where="camera branch")
+        if init_from_backbone and not self.width.same:
+            raise ValueError(f"camera branch: init_from_backbone copies backbone blocks and needs the backbone's width "
+                             f"{backbone.inner_dim}, got dim={self.width.dim}; set init_from_backbone=False or dim=None")
         patch = tuple(backbone.transformer.config.patch_size)
         self.cond_channels = cond_channels
-        self.cond_embedding = nn.Conv3d(cond_channels, dim, kernel_size=patch, stride=patch)
+        self.cond_embedding = nn.Conv3d(cond_channels, self.width.dim, kernel_size=patch, stride=patch)
         if init_from_backbone:
             self.blocks = nn.ModuleList([copy.deepcopy(backbone.blocks[i]) for i in range(n_layers)])
         else:
-            self.blocks = nn.ModuleList([new_block(backbone) for _ in range(n_layers)])
-        self.projections = nn.ModuleList([zero_linear(dim, dim) for _ in range(n_layers)])
+            self.blocks = nn.ModuleList([self.width.new_block() for _ in range(n_layers)])
         self.inject_blocks = list(range(n_layers))
+        self.projections = nn.ModuleList([self.width.out_projection() for _ in range(n_layers)])
 
     def forward(self, backbone: WanBackbone, state: BackboneState, condition: torch.Tensor) -> dict[int, torch.Tensor]:
         """condition: (B, cond_channels, F, H, W) from ``camera_condition``, on the backbone's latent grid."""
@@ -92,9 +81,12 @@ class CameraBranch(nn.Module):
                 f"got {tuple(condition.shape)}"
             )
         cond = self.cond_embedding(condition.to(state.tokens.dtype)).flatten(2).transpose(1, 2)
-        x = state.tokens + cond
+        x = self.width.tokens(state.tokens) + cond
+        inputs = self.width.inputs(state)
+        rotary = None if self.width.same else self.width.rotary(backbone, *state.grid, x)
         residuals = {}
         for block, proj, target in zip(self.blocks, self.projections, self.inject_blocks):
-            x = backbone.run_block(block, x, state)
+            x = backbone.run_block(block, x, state, context=inputs.context, timestep_proj=inputs.timestep_proj,
+                                   rotary=rotary)
             residuals[target] = proj(x)
         return residuals

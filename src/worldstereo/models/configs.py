@@ -77,7 +77,14 @@ class CameraBranchConfig:
     enabled: bool = True
     n_layers: int = 2
     init_from_backbone: bool = True
-    """Copy the backbone's first ``n_layers`` blocks (ControlNet) instead of a fresh initialisation."""
+    """Copy the backbone's first ``n_layers`` blocks (ControlNet) instead of a fresh initialisation
+    (needs the backbone's width: ``dim=None``)."""
+    dim: int | None = None
+    """Width of the branch's blocks; None = the backbone's. Uni3C's lightweight ControlNet: 1024 beside 5120."""
+    num_heads: int | None = None
+    """Attention heads of the branch (None: the backbone's head size, i.e. dim / attention_head_dim)."""
+    ffn_dim: int | None = None
+    """FFN width of the branch (None: the backbone's FFN ratio at the branch's width)."""
 
 
 @dataclass
@@ -89,6 +96,10 @@ class SSMBranchConfig:
     """The paper uses 20 blocks trained from scratch next to a 40-block backbone."""
     pair_stride: int = 4
     """One target-reference pair for every ``pair_stride``-th target pose (paper: F = N/4)."""
+    dim: int | None = None
+    """Width of the branch's blocks; None = the backbone's (see CameraBranchConfig.dim)."""
+    num_heads: int | None = None
+    ffn_dim: int | None = None
 
 
 @dataclass
@@ -173,8 +184,9 @@ def tiny_config() -> ModelConfig:
 
     Backbone: 4 Wan blocks of width 256 (4 heads × 64), ~3.9 M parameters: the width must exceed the
     192 outputs per token (48 channels × 2×2 patch), or the output projection's rank caps how well a
-    noise-like velocity can be fitted. SSM 2 blocks (the paper's 20/40 ratio), camera branch 1 block;
-    no CLIP image tokens (``image_dim=None``), a learned prompt/null pair instead of UMT5.
+    noise-like velocity can be fitted. Both branches are lightweight like Uni3C's ControlNet (20 blocks of
+    width 1024 beside 40 of 5120): 2 blocks each (the paper's 20/40 ratio) of width 48 (about Uni3C's
+    1/5 of the backbone's; one head, FFN 128), from scratch; no CLIP image tokens (``image_dim=None``), a learned prompt/null pair instead of UMT5.
     One forward+backward step with both branches takes ~0.5 s on one CPU thread (benchmarks/bench_model.py).
     """
     return ModelConfig(
@@ -184,8 +196,8 @@ def tiny_config() -> ModelConfig:
             patch_size=(1, 2, 2), num_attention_heads=4, attention_head_dim=64, text_dim=32, freq_dim=32,
             ffn_dim=512, num_layers=4, rope_max_seq_len=64, text_len=8, learned_text=True,
         ),
-        camera=CameraBranchConfig(n_layers=1, init_from_backbone=True),
-        ssm=SSMBranchConfig(n_layers=2, pair_stride=4),
+        camera=CameraBranchConfig(n_layers=2, init_from_backbone=False, dim=48, num_heads=1),
+        ssm=SSMBranchConfig(n_layers=2, pair_stride=4, dim=48, num_heads=1),
         pose=PoseHeadConfig(feature_block=2, t_small=0.1, dec_dim=64, dec_depth=2, dec_heads=4),
         # one learned prompt: the conditional and null velocities differ little, and a large CFG scale
         # only amplifies that difference's noise; 2.0 is the tiny teacher's (and DMD real score's) scale
@@ -194,7 +206,12 @@ def tiny_config() -> ModelConfig:
 
 
 def wan21_i2v_14b_config(model_dir: str | None = None) -> ModelConfig:
-    """Shapes of the public Wan2.1-I2V-14B (480p) with the paper's branch sizes."""
+    """Shapes of the public Wan2.1-I2V-14B (480p) with the paper's branch sizes.
+
+    Camera branch as Uni3C's lightweight ControlNet (20 blocks, width 1024, 16 heads, trained from
+    scratch); the SSM branch is the paper's 20 blocks, at the same ControlNet width (the paper does
+    not state it; its camera ControlNet is Uni3C's).
+    """
     return ModelConfig(
         name="wan2.1-i2v-14b", height=480, width=832, num_frames=81,
         codec=CodecConfig(kind="wan_vae", path=None if model_dir is None else f"{model_dir}/vae"),
@@ -203,8 +220,8 @@ def wan21_i2v_14b_config(model_dir: str | None = None) -> ModelConfig:
             ffn_dim=13824, num_layers=40, cross_attn_norm=True, qk_norm="rms_norm_across_heads", eps=1e-6,
             image_dim=1280, added_kv_proj_dim=5120, rope_max_seq_len=1024, text_len=512, learned_text=False,
         ),
-        camera=CameraBranchConfig(n_layers=2, init_from_backbone=True),
-        ssm=SSMBranchConfig(n_layers=20, pair_stride=4),
+        camera=CameraBranchConfig(n_layers=20, init_from_backbone=False, dim=1024, num_heads=16),
+        ssm=SSMBranchConfig(n_layers=20, pair_stride=4, dim=1024, num_heads=16),
         pose=PoseHeadConfig(feature_block=20, t_small=0.1, dec_dim=768, dec_depth=6, dec_heads=12),
         scheduler=SchedulerConfig(shift=5.0),
     )

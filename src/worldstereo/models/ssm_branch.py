@@ -17,7 +17,7 @@ import torch
 import torch.nn as nn
 
 from .backbone import BackboneState, WanBackbone
-from .camera_branch import new_block, zero_linear
+from .branch import BranchWidth
 from .codecs import LatentCodec
 
 
@@ -59,19 +59,21 @@ def spread_blocks(n_branch: int, n_main: int) -> list[int]:
 class SSMBranch(nn.Module):
     """Pair-restricted ControlNet branch; returns per-block residuals {block index: (B, L, D)}."""
 
-    def __init__(self, backbone: WanBackbone, n_layers: int):
+    def __init__(self, backbone: WanBackbone, n_layers: int, dim: int | None = None, num_heads: int | None = None,
+                 ffn_dim: int | None = None):
         super().__init__()
         if n_layers < 1:
             raise ValueError(f"SSM branch n_layers must be >= 1, got {n_layers}")
         cfg = backbone.transformer.config
         if cfg.patch_size[0] != 1:
             raise ValueError("the SSM branch pairs single latent frames and needs a temporal patch size of 1")
-        dim, c = backbone.inner_dim, backbone.latent_channels
+        self.width = BranchWidth(backbone, dim, num_heads, ffn_dim, where="SSM branch")
+        dim, c = self.width.dim, backbone.latent_channels
         self.patch = (1, cfg.patch_size[1], cfg.patch_size[2])
         self.embedding = nn.Conv3d(c, dim, kernel_size=self.patch, stride=self.patch)
         self.null_reference = nn.Parameter(torch.zeros(1, 1, dim))
-        self.blocks = nn.ModuleList([new_block(backbone) for _ in range(n_layers)])
-        self.projections = nn.ModuleList([zero_linear(dim, dim) for _ in range(n_layers)])
+        self.blocks = nn.ModuleList([self.width.new_block() for _ in range(n_layers)])
+        self.projections = nn.ModuleList([self.width.out_projection() for _ in range(n_layers)])
         self.inject_blocks = spread_blocks(n_layers, len(backbone.blocks))
 
     def _embed(self, z: torch.Tensor) -> torch.Tensor:
@@ -94,15 +96,15 @@ class SSMBranch(nn.Module):
             valid = inputs.reference_valid.to(ref.device)[:, :, None, None, None]
             ref = torch.where(valid, ref, self.null_reference.to(dtype).expand_as(ref))
         x = torch.cat([tar, ref], dim=3).reshape(b * p, h * 2 * w, -1)
-        p_t, p_h, p_w = backbone.transformer.config.patch_size
-        rotary = backbone.transformer.rope(x.new_empty(1, 1, p_t, h * p_h, 2 * w * p_w))
-        context = state.context.repeat_interleave(p, dim=0)
-        timestep_proj = state.timestep_proj.repeat_interleave(p, dim=0)
+        rotary = self.width.rotary(backbone, 1, h, 2 * w, x)
+        inputs = self.width.inputs(state)
+        context = inputs.context.repeat_interleave(p, dim=0)
+        timestep_proj = inputs.timestep_proj.repeat_interleave(p, dim=0)
         residuals = {}
         for block, proj, target in zip(self.blocks, self.projections, self.inject_blocks):
             x = backbone.run_block(block, x, state, context=context, timestep_proj=timestep_proj, rotary=rotary)
             target_half = x.reshape(b, p, h, 2 * w, -1)[:, :, :, :w].reshape(b, p, h * w, -1)
-            out = x.new_zeros(b, f, h * w, x.shape[-1]).index_copy(1, frames, proj(target_half))
+            out = x.new_zeros(b, f, h * w, self.width.backbone_dim).index_copy(1, frames, proj(target_half))
             out = out.reshape(b, f * h * w, -1)
             residuals[target] = residuals[target] + out if target in residuals else out
         return residuals

@@ -63,9 +63,12 @@ class WorldStereoModel(nn.Module):
                 f"the codec gives {self.codec.channels} and {self.codec.temporal_factor}; pick a matching codec"
             )
         self.backbone = backbone
-        self.camera_branch = (CameraBranch(backbone, camera_condition_channels(self.codec), config.camera.n_layers,
-                                           config.camera.init_from_backbone) if config.camera.enabled else None)
-        self.ssm_branch = SSMBranch(backbone, config.ssm.n_layers) if config.ssm.enabled else None
+        cam, ssm = config.camera, config.ssm
+        self.camera_branch = (CameraBranch(backbone, camera_condition_channels(self.codec), cam.n_layers,
+                                           cam.init_from_backbone, cam.dim, cam.num_heads, cam.ffn_dim)
+                              if cam.enabled else None)
+        self.ssm_branch = (SSMBranch(backbone, ssm.n_layers, ssm.dim, ssm.num_heads, ssm.ffn_dim)
+                           if ssm.enabled else None)
         patch = tuple(backbone.transformer.config.patch_size)[1:]
         self.pose_head = (PoseHead(backbone.inner_dim, patch, config.pose) if config.pose.enabled else None)
         # the DMD-distilled few-step generator: a second backbone that shares the (frozen) branches
