@@ -77,14 +77,13 @@ def ssm_attention_ratio(model: WorldStereoModel, frames: int = 21) -> dict:
     state = bb.embed(x0, torch.tensor([600.0]), cond.cond_latent, cond.cond_mask)
     _, h, w = state.grid
     p = len(cond.ssm.target_frames)
-    dim = bb.inner_dim
-    pairs = torch.randn(p, h * 2 * w, dim)
-    joint = pairs.reshape(1, p * h * 2 * w, dim)
-    tr = bb.transformer
-    pt, ph, pw = tr.config.patch_size
-    rope_pair = tr.rope(pairs.new_empty(1, 1, pt, h * ph, 2 * w * pw))
-    rope_joint = tr.rope(pairs.new_empty(1, 1, p * pt, h * ph, 2 * w * pw))
-    ctx_p, tp_p = state.context.repeat_interleave(p, 0), state.timestep_proj.repeat_interleave(p, 0)
+    width = branch.width  # the branch's own width, context, modulation and RoPE
+    pairs = torch.randn(p, h * 2 * w, width.dim)
+    joint = pairs.reshape(1, p * h * 2 * w, width.dim)
+    rope_pair = width.rotary(bb, 1, h, 2 * w, pairs)
+    rope_joint = width.rotary(bb, p, h, 2 * w, pairs)
+    ins = width.inputs(state)
+    ctx_p, tp_p = ins.context.repeat_interleave(p, 0), ins.timestep_proj.repeat_interleave(p, 0)
 
     def run(x, ctx, tp, rope):
         for block in branch.blocks:
@@ -92,7 +91,7 @@ def ssm_attention_ratio(model: WorldStereoModel, frames: int = 21) -> dict:
 
     with torch.no_grad():
         both = timed_side_by_side({"pair": lambda: run(pairs, ctx_p, tp_p, rope_pair),
-                                   "joint": lambda: run(joint, state.context, state.timestep_proj, rope_joint)}, 5)
+                                   "joint": lambda: run(joint, ins.context, ins.timestep_proj, rope_joint)}, 5)
     t_pair, t_joint = both["pair"], both["joint"]
     return {"ssm_pairs": p, "ssm_pair_tokens": h * 2 * w, "ssm_joint_tokens": p * h * 2 * w,
             "ssm_pair_s": t_pair, "ssm_joint_s": t_joint, "ssm_joint_over_pair": t_joint / t_pair}
