@@ -187,7 +187,7 @@ def tiny_config() -> ModelConfig:
     noise-like velocity can be fitted. Both branches are lightweight like Uni3C's ControlNet (20 blocks of
     width 1024 beside 40 of 5120): 2 blocks each (the paper's 20/40 ratio) of width 48 (about Uni3C's
     1/5 of the backbone's; one head, FFN 128), from scratch; no CLIP image tokens (``image_dim=None``), a learned prompt/null pair instead of UMT5.
-    One forward+backward step with both branches takes ~0.5 s on one CPU thread (benchmarks/bench_model.py).
+    One forward+backward step with both branches takes ~0.25 s on one CPU thread (benchmarks/bench_model.py).
     """
     return ModelConfig(
         name="tiny", height=64, width=64, num_frames=9,
