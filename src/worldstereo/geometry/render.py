@@ -41,7 +41,7 @@ def _numba_render_frames() -> Any:
     if _numba_kernel is None:
         try:
             from .render_cpu import render_frames
-        except ImportError as e:  # numba not installed, or a numba/numpy mismatch
+        except Exception as e:  # numba missing, a numba/numpy mismatch, llvmlite's library not loading
             log.debug("render_points: numba CPU kernel unavailable (%s); using the torch path", e)
             _numba_kernel = False
         else:
