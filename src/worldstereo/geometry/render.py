@@ -4,10 +4,16 @@ Each point covers the pixels whose centres lie within ``radius_px`` of its proje
 ``1 - dist^2 / r^2``. Per pixel only the front layer is blended: points whose depth is within a
 relative ``depth_band`` of the nearest one, and at most ``max_points_per_pixel`` of them. Work is
 chunked over frames (one at a time) and points, so memory stays bounded for millions of points.
+
+On CPU the same render runs as a compiled numba kernel (:mod:`.render_cpu`, several times faster);
+the torch code here stays the path for CUDA and the reference the kernel is tested against.
+``backend="torch"`` (or ``render.CPU_BACKEND = "torch"``) forces it on CPU too; without numba the
+CPU falls back to it.
 """
 
 from __future__ import annotations
 
+import logging
 import math
 from typing import Any, NamedTuple, Optional
 
@@ -20,6 +26,27 @@ from .pointcloud import PointCloud
 # Depth resolution of the per-pixel point cap: points closer than band / _CAP_BINS are tied and
 # share the remaining slots (exact count, approximate order).
 _CAP_BINS = 32
+
+# Which renderer a CPU device gets by default: "numba" (the compiled kernel when numba imports,
+# else torch) or "torch".
+CPU_BACKEND = "numba"
+
+log = logging.getLogger(__name__)
+_numba_kernel: Any = None  # render_cpu.render_frames once imported; False when numba is missing
+
+
+def _numba_render_frames() -> Any:
+    """The compiled kernel, or None when numba cannot be imported (logged once)."""
+    global _numba_kernel
+    if _numba_kernel is None:
+        try:
+            from .render_cpu import render_frames
+        except Exception as e:  # numba missing, a numba/numpy mismatch, llvmlite's library not loading
+            log.debug("render_points: numba CPU kernel unavailable (%s); using the torch path", e)
+            _numba_kernel = False
+        else:
+            _numba_kernel = render_frames
+    return _numba_kernel or None
 
 
 class Render(NamedTuple):
@@ -103,6 +130,7 @@ def render_points(
     device: Any = None,
     chunk_entries: int = 1 << 22,
     reuse_entries: int = 1 << 24,
+    backend: Optional[str] = None,
 ) -> Render:
     """Render a point cloud into F cameras.
 
@@ -116,9 +144,11 @@ def render_points(
         depth_band: a point joins the front layer of a pixel when ``z <= z_min * (1 + depth_band)``.
         near, far: only points with ``near < z < far`` are drawn.
         device: where to compute (default: the points' device, else CPU).
-        chunk_entries: (point, pixel) pairs generated at once; bounds the working memory.
+        chunk_entries: (point, pixel) pairs generated at once; bounds the working memory (torch path).
         reuse_entries: keep a frame's pairs between passes (instead of regenerating them) while
-            there are at most this many (about 16 bytes each).
+            there are at most this many (about 16 bytes each; torch path).
+        backend: "numba" (compiled CPU kernel; CPU only), "torch", or None: :data:`CPU_BACKEND`
+            on CPU (torch when numba is missing), torch elsewhere.
     Returns:
         :class:`Render` with tensors on ``device``; ``xyz`` is the pixel-centre ray at the rendered depth.
     """
@@ -131,7 +161,16 @@ def render_points(
         raise ValueError(f"render_points: radius_px must be > 0, got {radius_px}")
     if device is None:
         device = points.xyz.device if points.is_torch else "cpu"
+    if backend not in (None, "numba", "torch"):
+        raise ValueError(f"render_points: backend must be 'numba', 'torch' or None, got {backend!r}")
     cams = cameras if (cameras.height, cameras.width) == (height, width) else cameras.resized(width, height)
+    on_cpu = torch.device(device).type == "cpu"
+    if backend == "numba" or (backend is None and on_cpu and CPU_BACKEND == "numba"):
+        kernel = _numba_render_frames()
+        if backend == "numba" and (kernel is None or not on_cpu):
+            raise RuntimeError(f"render_points: backend='numba' needs numba and a CPU device (device={device})")
+        if kernel is not None:
+            return _render_numba(kernel, points, cams, height, width, r, max_points_per_pixel, depth_band, near, far)
     xyz = _as_tensor(points.xyz, device)
     n = xyz.shape[0]
     rgb = _as_tensor(points.rgb, device) if points.rgb is not None else torch.zeros(n, 3, device=device)
@@ -205,6 +244,19 @@ def render_points(
         mask=hole.reshape(shape).float(),
         xyz=_pixel_rays(K, T, height, width) * depth[..., None] + _centres(T)[:, None, None, :],
     )
+
+
+def _render_numba(kernel: Any, points: PointCloud, cams: Cameras, height: int, width: int, r: float,
+                  cap: Optional[int], depth_band: float, near: float, far: float) -> Render:
+    def arr(a: Any) -> Any:
+        a = a.detach().cpu().float().numpy() if isinstance(a, torch.Tensor) else a
+        return a.astype("float32", copy=False)
+
+    xyz = arr(points.xyz)
+    rgb = arr(points.rgb) if points.rgb is not None else torch.zeros(len(xyz), 3).numpy()
+    K, T = cams.to_torch()  # float32, exactly as the torch path sees them
+    out = kernel(xyz, rgb, K.numpy(), T.numpy(), height, width, r, cap, depth_band, near, far)
+    return Render(*(torch.from_numpy(o) for o in out))
 
 
 def _pixel_rays(K: torch.Tensor, T: torch.Tensor, height: int, width: int) -> torch.Tensor:
