@@ -103,6 +103,7 @@ def render_points(
     device: Any = None,
     chunk_entries: int = 1 << 22,
     reuse_entries: int = 1 << 24,
+    defer: Optional[Any] = None,
 ) -> Render:
     """Render a point cloud into F cameras.
 
@@ -119,6 +120,10 @@ def render_points(
         chunk_entries: (point, pixel) pairs generated at once; bounds the working memory.
         reuse_entries: keep a frame's pairs between passes (instead of regenerating them) while
             there are at most this many (about 16 bytes each).
+        defer: optional (P,) relative depth slack >= 0 per point: for the visibility tests (nearest
+            point, front layer, per-pixel cap) a point counts as ``1 + defer`` times farther than it
+            is, so it yields to any surface less than that much behind it; its drawn depth is
+            unchanged. None (default) = no slack for any point.
     Returns:
         :class:`Render` with tensors on ``device``; ``xyz`` is the pixel-centre ray at the rendered depth.
     """
@@ -135,6 +140,9 @@ def render_points(
     xyz = _as_tensor(points.xyz, device)
     n = xyz.shape[0]
     rgb = _as_tensor(points.rgb, device) if points.rgb is not None else torch.zeros(n, 3, device=device)
+    slack = None if defer is None else 1.0 + _as_tensor(defer, device).reshape(-1)
+    if slack is not None and slack.shape[0] != n:
+        raise ValueError(f"render_points: defer has {slack.shape[0]} values for {n} points")
     K, T = cams.to_torch(device=device)
     win = _window(r, width, device)
     step = max(1, chunk_entries // len(win.lin))
@@ -154,6 +162,8 @@ def render_points(
         idx = idx[torch.argsort(centre)]
         us, vs, zs = u[idx], v[idx], z[idx]
         payload = torch.cat([torch.ones(len(idx), 1, device=device), rgb[idx], zs[:, None]], 1)  # (P', 5)
+        if slack is not None:  # the visibility tests below see the deferred depth, the payload the true one
+            zs = zs * slack[idx]
         starts = list(range(0, len(idx), step))
         stored: list[_Splats] = []
         budget = reuse_entries

@@ -140,8 +140,10 @@ class SceneState:
 
     # -- growth ---------------------------------------------------------------------------------
     def update(self, name: str, frames: np.ndarray, depth: Optional[np.ndarray], cameras: Cameras,
-               use_ggm: bool = True, use_ssm: bool = True) -> dict:
-        """Steps 5–6: keyframes into the bank; their depth aligned and merged into the cache."""
+               use_ggm: bool = True, use_ssm: bool = True, confidence: Optional[np.ndarray] = None,
+               derived: bool = False) -> dict:
+        """Steps 5–6: keyframes into the bank; their depth aligned and merged into the cache
+        (weighted by the generator's per-pixel ``confidence``, as soft points when ``derived``)."""
         if (cameras.width, cameras.height) != (self.width, self.height):
             cameras = cameras.resized(self.width, self.height)
         frames = np.asarray(frames, dtype=np.float32)
@@ -149,9 +151,11 @@ class SceneState:
         keys = clip_keyframes(len(frames))
         step = {"after": name, "points_before": len(self.cache), "keyframes": [int(k) for k in keys]}
         if use_ggm and depth is not None:
-            aligns = self.cache.add_frames(frames[keys], depth[keys], cameras[keys])
+            weights = None if confidence is None else np.asarray(confidence, np.float32)[keys]
+            aligns = self.cache.add_frames(frames[keys], depth[keys], cameras[keys], weights=weights, soft=derived)
             ok = [a for a in aligns if a.accepted]
             step.update({
+                "soft": bool(derived),
                 "rejected_frames": len(aligns) - len(ok),
                 "rejections": [a.reason for a in aligns if not a.accepted],
                 "inlier_ratio": float(np.mean([a.inlier_ratio for a in ok])) if ok else None,

@@ -3,6 +3,11 @@
 The honest baseline of the benchmarks. Frames are made one after another; the filled pixels of
 each frame are unprojected (with inpainted depth) into a scratch cloud that later frames render
 too, so a fill made once is reused consistently instead of being re-invented in every frame.
+
+Nothing in a warp frame is a new observation: its visible pixels re-render the cache (with the
+splat's blended depth and colour) and its holes are inpainted guesses. The result says so
+(``derived``), and rates copied pixels above filled ones (``confidence``), so the cache merges the
+frames as soft points that densify and extend it without displacing or hiding the input's points.
 """
 
 from __future__ import annotations
@@ -16,6 +21,8 @@ from ...geometry import PointCloud, depth_to_points, render_points
 from .base import GenerationRequest, GenerationResult, Generator, Progress
 
 INPAINT_RADIUS = 5
+COPY_CONFIDENCE = 1.0  # a pixel re-rendered from the cache: right depth, splat-blurred colour
+FILL_CONFIDENCE = 0.5  # an inpainted pixel: guessed colour and depth
 
 
 def inpaint(image: np.ndarray, hole: np.ndarray, radius: int = INPAINT_RADIUS) -> np.ndarray:
@@ -62,6 +69,7 @@ class WarpGenerator(Generator):
         n, h, w = len(cams), cams.height, cams.width
         frames = np.zeros((n, h, w, 3), np.float32)
         depth = np.zeros((n, h, w), np.float32)
+        confidence = np.where(request.masks > 0.5, FILL_CONFIDENCE, COPY_CONFIDENCE).astype(np.float32)
         fills: Optional[PointCloud] = None
         for i in range(n):
             rgb, d, hole = request.renders[i].copy(), request.render_depth[i].copy(), request.masks[i] > 0.5
@@ -82,4 +90,5 @@ class WarpGenerator(Generator):
             frames[i], depth[i] = rgb, d
             if progress is not None:
                 progress(i + 1, n, "frame")
-        return GenerationResult(frames, depth, "warp", {"fill": "opencv-telea", "fill_points": 0 if fills is None else len(fills)})
+        return GenerationResult(frames, depth, "warp", {"fill": "opencv-telea", "fill_points": 0 if fills is None else len(fills)},
+                                confidence=confidence, derived=True)
