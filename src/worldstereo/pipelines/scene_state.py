@@ -16,6 +16,7 @@ import numpy as np
 
 from ..camera import Cameras, CameraTrajectory
 from ..geometry import equirect_to_views, panorama_views
+from ..geometry.freespace import FreeSpace
 from ..memory import Cache3D, MemoryBank, clip_keyframes
 from .generators.base import GenerationRequest, References
 
@@ -63,6 +64,8 @@ class SceneState:
     bank: MemoryBank
     median_depth: float
     steps: list[dict] = field(default_factory=list)
+    plan_scales: dict = field(default_factory=dict)
+    _free_space: Optional[FreeSpace] = field(default=None, repr=False)
 
     @property
     def height(self) -> int:
@@ -75,6 +78,13 @@ class SceneState:
     @property
     def input_camera(self) -> Cameras:
         return Cameras.identity(self.K, self.width, self.height)
+
+    @property
+    def free_space(self) -> FreeSpace:
+        """Where cameras may go as far as the input tells (planes of the initial cache)."""
+        if self._free_space is None:
+            self._free_space = FreeSpace.from_points(self.initial_cache.points.xyz, self.median_depth)
+        return self._free_space
 
     # -- construction ---------------------------------------------------------------------------
     @classmethod
