@@ -1,8 +1,8 @@
 """The multi-trajectory pipeline on a synthetic sample with the `warp` generator, GGM on vs off.
 
 Prints one JSON line: per-trajectory PSNR/SSIM against the ground-truth renders (all pixels,
-cache-visible, disoccluded), hole share of the condition render, cache size and wall time per
-setting. Usage: python benchmarks/bench_pipeline.py [--side 256] [--frames 21] [--sample object]
+cache-visible, disoccluded), hole share of the condition render, cache size, frames the cache
+refused to merge, the plan's free-space scale per preset and wall time per setting. Usage: python benchmarks/bench_pipeline.py [--side 256] [--frames 21] [--sample object]
 """
 
 from __future__ import annotations
@@ -30,8 +30,9 @@ def run(sample: str, side: int, frames: int, use_ggm: bool, root: Path) -> dict:
         m = e["metrics"]
         per[name] = {k: round(m[k], 3) for k in ("psnr", "ssim", "psnr_visible", "psnr_disoccluded",
                                                  "cameras_in_free_space")}
-        per[name].update(hole_share=round(e["hole_share"], 4), cache_points=e["cache_points"])
-    return {"seconds": round(seconds, 1), "trajectories": per}
+        per[name].update(hole_share=round(e["hole_share"], 4), cache_points=e["cache_points"],
+                         rejected_frames=e["rejected_frames"])
+    return {"seconds": round(seconds, 1), "plan_scale": out.record.get("plan_scale"), "trajectories": per}
 
 
 def main() -> None:

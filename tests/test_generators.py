@@ -7,7 +7,8 @@ import torch
 from worldstereo.camera import preset
 from worldstereo.data.samples import load_sample
 from worldstereo.pipelines.generators.model import ModelGenerator
-from worldstereo.pipelines.generators.warp import WarpGenerator, inpaint_depth
+from worldstereo.pipelines.generators.warp import (COPY_CONFIDENCE, FILL_CONFIDENCE, FILL_REACH, WarpGenerator,
+                                                    inpaint_depth, merge_confidence)
 from worldstereo.pipelines.scene_state import SceneState, resize_depth, resize_image
 
 
@@ -33,6 +34,21 @@ def test_warp_first_frame_is_the_input_and_fills_every_hole():
     assert np.array_equal(out.frames[0], state.image)
     assert (out.depth > 0).all() and np.isfinite(out.frames).all()
     assert out.info["fill_points"] > 0
+
+
+def test_warp_frames_are_derived_and_only_fills_near_the_render_are_trusted():
+    hole = np.zeros((20, 40), bool)
+    hole[:, 10:] = True  # a hole reaching 30 px into the frame
+    conf = merge_confidence(hole)
+    assert (conf[:, :10] == COPY_CONFIDENCE).all()
+    assert (conf[:, 10:10 + FILL_REACH] == FILL_CONFIDENCE).all()
+    assert (conf[:, 10 + FILL_REACH + 1:] == 0).all()
+    assert (merge_confidence(np.ones((4, 4), bool)) == 0).all()
+    state = _state(36, 64)
+    req = state.request(preset("right", state.median_depth, state.K, 64, 36, 5))
+    out = WarpGenerator().generate(req)
+    assert out.derived and out.confidence.shape == req.masks.shape
+    np.testing.assert_array_equal(out.confidence, np.stack([merge_confidence(m > 0.5) for m in req.masks]))
 
 
 def test_model_generator_uses_every_condition_and_pose_head_depth():

@@ -6,6 +6,7 @@ import logging
 
 import numpy as np
 import pytest
+import torch
 
 from geometry_scenes import raycast, surface_distance
 from worldstereo.camera import Cameras, intrinsics_from_fov, look_at
@@ -107,3 +108,30 @@ def test_panorama_cache_starts_from_the_distance_map():
     assert cache.scene_depth == 4.0 and len(cache) > 0.8 * he * we
     np.testing.assert_allclose(np.linalg.norm(cache.points.xyz, axis=1), 4.0, rtol=1e-5)
     np.testing.assert_allclose(cache.points.rgb, 0.25)
+
+
+def test_soft_frame_fills_gaps_without_displacing_or_hiding_firm_points(views, tmp_path):
+    """A derived frame (a render plus inpainting) merges as soft points: none where its weight is 0,
+    no firm point lost to de-duplication, the firm surfaces render as before, and the flag survives
+    a save/load."""
+    d1, r1, d2, r2 = views
+    cache = Cache3D.from_image(r1, d1, CAM1)
+    firm_before = cache.points
+    before = cache.render(CAM1)
+    weights = np.ones((1, H, W), np.float32)
+    weights[0, :, : W // 2] = 0.0  # the left half of the frame adds nothing
+    res = cache.add_frames(r2[None], d2[None], CAM2, weights=weights, soft=True)[0]
+    assert res.accepted and cache.soft_views == {1}
+    soft = cache.points.select(cache.soft)
+    assert len(soft) > 1000 and np.array_equal(cache.points.view_ids == 1, cache.soft)
+    uv, _ = CAM2.project(soft.xyz.astype(np.float64))
+    assert uv[0, :, 0].min() >= W // 2 - 1
+    firm = cache.points.select(~cache.soft)
+    assert len(firm) == len(firm_before)  # a soft point never wins a voxel against a firm one
+    after = cache.render(CAM1)
+    seen = before.mask[0] == 0
+    assert torch.equal(after.rgb[0][seen], before.rgb[0][seen])
+    assert torch.equal(after.depth[0][seen], before.depth[0][seen])
+    cache.save(tmp_path / "cache.ply")
+    back = Cache3D.load(tmp_path / "cache.ply")
+    assert back.soft_views == {1} and np.array_equal(back.soft, cache.soft)

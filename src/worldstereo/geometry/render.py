@@ -131,6 +131,7 @@ def render_points(
     chunk_entries: int = 1 << 22,
     reuse_entries: int = 1 << 24,
     backend: Optional[str] = None,
+    defer: Optional[Any] = None,
 ) -> Render:
     """Render a point cloud into F cameras.
 
@@ -149,6 +150,11 @@ def render_points(
             there are at most this many (about 16 bytes each; torch path).
         backend: "numba" (compiled CPU kernel; CPU only), "torch", or None: :data:`CPU_BACKEND`
             on CPU (torch when numba is missing), torch elsewhere.
+        defer: optional (P,) relative depth slack >= 0 per point: for the visibility tests (nearest
+            point, front layer, per-pixel cap) a point counts as ``1 + defer`` times farther than it
+            is, so it yields to any surface less than that much behind it; its drawn depth is
+            unchanged. None (default) = no slack for any point. Only the torch path has it: with
+            ``defer`` the default backend is torch, and ``backend="numba"`` is refused.
     Returns:
         :class:`Render` with tensors on ``device``; ``xyz`` is the pixel-centre ray at the rendered depth.
     """
@@ -165,7 +171,10 @@ def render_points(
         raise ValueError(f"render_points: backend must be 'numba', 'torch' or None, got {backend!r}")
     cams = cameras if (cameras.height, cameras.width) == (height, width) else cameras.resized(width, height)
     on_cpu = torch.device(device).type == "cpu"
-    if backend == "numba" or (backend is None and on_cpu and CPU_BACKEND == "numba"):
+    if defer is not None and backend == "numba":
+        raise ValueError("render_points: defer (per-point depth slack) is implemented by the torch path only; "
+                         "pass backend='torch' or None")
+    if backend == "numba" or (backend is None and defer is None and on_cpu and CPU_BACKEND == "numba"):
         kernel = _numba_render_frames()
         if backend == "numba" and (kernel is None or not on_cpu):
             raise RuntimeError(f"render_points: backend='numba' needs numba and a CPU device (device={device})")
@@ -174,6 +183,9 @@ def render_points(
     xyz = _as_tensor(points.xyz, device)
     n = xyz.shape[0]
     rgb = _as_tensor(points.rgb, device) if points.rgb is not None else torch.zeros(n, 3, device=device)
+    slack = None if defer is None else 1.0 + _as_tensor(defer, device).reshape(-1)
+    if slack is not None and slack.shape[0] != n:
+        raise ValueError(f"render_points: defer has {slack.shape[0]} values for {n} points")
     K, T = cams.to_torch(device=device)
     win = _window(r, width, device)
     step = max(1, chunk_entries // len(win.lin))
@@ -193,6 +205,8 @@ def render_points(
         idx = idx[torch.argsort(centre)]
         us, vs, zs = u[idx], v[idx], z[idx]
         payload = torch.cat([torch.ones(len(idx), 1, device=device), rgb[idx], zs[:, None]], 1)  # (P', 5)
+        if slack is not None:  # the visibility tests below see the deferred depth, the payload the true one
+            zs = zs * slack[idx]
         starts = list(range(0, len(idx), step))
         stored: list[_Splats] = []
         budget = reuse_entries

@@ -34,7 +34,13 @@ from .ply import read_ply, write_ply
 log = logging.getLogger(__name__)
 
 DEFAULT_MAX_POINTS = 2_000_000
+EDGE_THRESHOLD = 0.35  # depth_to_points' edge filter for merged frames (the official release's)
 CACHE_FORMAT_VERSION = 1
+# Relative depth by which a derived (soft) point must lie in front of a firm surface to hide it in a
+# render: about the depth error of a re-rendered or inpainted point seen from a new angle (a splat
+# blends depths over its footprint, an inpainted depth is a guess), so such points fill the firm
+# surfaces' gaps but neither occlude nor blend into them.
+SOFT_DEFER = 0.1
 
 
 @dataclass
@@ -105,6 +111,7 @@ class Cache3D:
         self.settings = settings or AlignSettings()
         self.alignments: list[FrameAlignment] = []
         self.n_views = int(self._points.view_ids.max()) + 1 if n else 0
+        self.soft_views: set[int] = set()
         self._dedup(self._points)
 
     # -- construction -----------------------------------------------------------------------
@@ -138,6 +145,13 @@ class Cache3D:
         """The cloud (numpy): xyz, rgb, view_ids (0 = initial view), confidence."""
         return self._points
 
+    @property
+    def soft(self) -> np.ndarray:
+        """(P,) bool: points merged from derived frames (``add_frames(..., soft=True)``)."""
+        if not self.soft_views:
+            return np.zeros(len(self._points), bool)
+        return np.isin(self._points.view_ids, np.fromiter(self.soft_views, np.int64))
+
     def __len__(self) -> int:
         return len(self._points)
 
@@ -145,16 +159,29 @@ class Cache3D:
         return f"Cache3D(points={len(self)}, views={self.n_views}, voxel={self.voxel_size:.4g})"
 
     def render(self, cameras: Cameras, height: Optional[int] = None, width: Optional[int] = None, **kwargs) -> Render:
-        """GGM condition: :func:`render_points` of the cache (size defaults to the cameras')."""
+        """GGM condition: :func:`render_points` of the cache (size defaults to the cameras').
+
+        Soft points are deferred by :data:`SOFT_DEFER`: they show where no firm surface lies within
+        that relative depth behind them (gaps, disocclusions, or clearly in front)."""
+        soft = self.soft
+        if soft.any() and "defer" not in kwargs:
+            kwargs["defer"] = np.where(soft, np.float32(SOFT_DEFER), np.float32(0.0))
         return render_points(self._points, cameras, height or cameras.height, width or cameras.width, **kwargs)
 
     # -- growth -----------------------------------------------------------------------------
-    def add_frames(self, images: Any, depths: Any, cameras: Cameras) -> list[FrameAlignment]:
+    def add_frames(self, images: Any, depths: Any, cameras: Cameras, weights: Any = None,
+                   soft: bool = False) -> list[FrameAlignment]:
         """Align and merge frames one after another (each may rely on the ones merged before it).
 
         Args:
             images: (F, H, W, 3) float in [0, 1]; depths: (F, H, W) z-depth, 0 = invalid, any scale;
             cameras: F cameras of size W x H in the scene's world frame.
+            weights: optional (F, H, W) trust in [0, 1] of each pixel as surface for the cache; it
+                scales the merged points' confidence, and pixels of weight 0 are not merged (every
+                pixel still serves the alignment).
+            soft: the frames are derived from this cache (a render of it plus inpainting) rather than
+                observed: their points fill the cache's gaps but never replace a firm point in
+                de-duplication and yield to firm surfaces in renders (:data:`SOFT_DEFER`).
         Returns:
             one :class:`FrameAlignment` per frame (also appended to ``self.alignments``). Frames whose
             alignment is degenerate are skipped with a warning instead of polluting the cache.
@@ -170,16 +197,24 @@ class Cache3D:
             )
         if (cameras.height, cameras.width) != depths.shape[1:]:
             raise ValueError(f"add_frames: cameras are {cameras.width}x{cameras.height}, depth is {depths.shape[2]}x{depths.shape[1]}")
+        if weights is not None:
+            weights = np.asarray(weights, dtype=np.float32).reshape(depths.shape)
         results = []
         for i in range(len(cameras)):
             res = self._align(depths[i], cameras[i], i, images[i])
             if res.accepted:
-                pc = depth_to_points(depths[i], cameras[i], images[i])
+                pc = depth_to_points(depths[i], cameras[i], images[i], edge_threshold=EDGE_THRESHOLD)
+                conf = pc.confidence * np.float32(res.inlier_ratio)
+                if weights is not None:  # the weights of the pixels depth_to_points kept, in its order
+                    d = np.where(np.isfinite(depths[i]), depths[i], 0.0).astype(np.float32)
+                    w = weights[i][(d > 0) & (edge_confidence(d) >= EDGE_THRESHOLD)]
+                    keep = np.flatnonzero(w > 0)
+                    pc, conf = pc.select(keep), (conf * w)[keep]
                 pc = pc.transformed(np.asarray(res.cache_from_frame))
-                pc = PointCloud(
-                    pc.xyz, pc.rgb, view_ids=np.full(len(pc), self.n_views, np.int64),
-                    confidence=pc.confidence * np.float32(res.inlier_ratio),
-                )
+                pc = PointCloud(pc.xyz, pc.rgb, view_ids=np.full(len(pc), self.n_views, np.int64),
+                                confidence=conf.astype(np.float32))
+                if soft:
+                    self.soft_views.add(self.n_views)
                 self.n_views += 1
                 self._dedup(PointCloud.concat([self._points, pc]))
             else:
@@ -377,12 +412,17 @@ class Cache3D:
         return best
 
     def _dedup(self, pc: PointCloud) -> None:
-        """Keep one point per voxel (highest confidence, older on ties); coarsen until within budget."""
-        keep = voxel_keep_indices(pc.xyz, self.voxel_size, pc.confidence)
+        """Keep one point per voxel (a firm one before any soft one, then highest confidence, older on
+        ties); coarsen until within budget."""
+        rank = pc.confidence.astype(np.float64)
+        if self.soft_views:  # firm points outrank every soft one
+            firm = ~np.isin(pc.view_ids, np.fromiter(self.soft_views, np.int64))
+            rank = rank + firm * (1.0 + max(float(rank.max(initial=0.0)), 0.0))
+        keep = voxel_keep_indices(pc.xyz, self.voxel_size, rank)
         while len(keep) > self.max_points:
             self.voxel_size *= 1.25 * (len(keep) / self.max_points) ** (1 / 3)
             log.info("Cache3D: %d points over the budget of %d; voxel size now %.4g", len(keep), self.max_points, self.voxel_size)
-            keep = voxel_keep_indices(pc.xyz, self.voxel_size, pc.confidence)
+            keep = voxel_keep_indices(pc.xyz, self.voxel_size, rank)
         self._points = pc.select(keep)
 
     # -- files ------------------------------------------------------------------------------
@@ -398,6 +438,7 @@ class Cache3D:
             "scene_depth": self.scene_depth,
             "max_points": self.max_points,
             "n_views": self.n_views,
+            "soft_views": sorted(self.soft_views),
             "settings": asdict(self.settings),
             "alignments": [asdict(a) for a in self.alignments],
         }
@@ -421,6 +462,7 @@ class Cache3D:
         cache.scene_depth = float(meta["scene_depth"])
         cache.max_points = int(meta["max_points"])
         cache.n_views = int(meta["n_views"])
+        cache.soft_views = {int(v) for v in meta.get("soft_views", [])}
         cache.settings = AlignSettings(**settings)
         cache.alignments = [FrameAlignment(**a) for a in meta["alignments"]]
         return cache

@@ -14,7 +14,7 @@ from typing import Any, Callable, Optional, Sequence, Union
 import numpy as np
 
 from ..atomic import atomic_path
-from ..camera import PRESETS, CameraTrajectory, Cameras, default_plan, load_trajectory, preset
+from ..camera import PLAN_ORDER, PRESETS, CameraTrajectory, Cameras, load_trajectory, preset
 from .depth import DepthBackend, depth_backend
 from .generators import GENERATORS, Generator, build_generator
 from .inputs import InputError, check_panorama, load_depth, load_image, resolve_intrinsics
@@ -177,11 +177,11 @@ class WorldStereo:
         """The trajectories to generate: the paper's default plan, or files/objects given."""
         n = self._frames(n_frames)
         if trajectories is None:
-            return default_plan(state.median_depth, state.K, state.width, state.height, n)
+            return [self._preset(state, name, n) for name in PLAN_ORDER]
         out = []
         for t in trajectories:
             if isinstance(t, str) and t in PRESETS and not Path(t).exists():
-                t = preset(t, state.median_depth, state.K, state.width, state.height, n)
+                t = self._preset(state, t, n)
             traj = t if isinstance(t, CameraTrajectory) else load_trajectory(t)
             if self.generator.num_frames and len(traj) != self.generator.num_frames:
                 from ..camera import resample
@@ -191,6 +191,19 @@ class WorldStereo:
                 traj = resample(traj, self.generator.num_frames)
             out.append(traj.with_cameras(traj.cameras.resized(state.width, state.height)))
         return out
+
+    def _preset(self, state: SceneState, name: str, n: int) -> CameraTrajectory:
+        """A preset scaled to the scene: pivot at the median depth (the paper's App. C), brought
+        nearer, with every camera distance, when that would carry the camera through a surface the
+        input view sees (a wall or floor extended beyond the image)."""
+        traj = preset(name, state.median_depth, state.K, state.width, state.height, n)
+        s = state.free_space.scale(traj.cameras.centers)
+        if s < 1.0:
+            log.info("trajectory %s: pivot brought from %.3g to %.3g (x%.2f) to stay clear of the surfaces "
+                     "the input sees", name, state.median_depth, s * state.median_depth, s)
+            traj = preset(name, s * state.median_depth, state.K, state.width, state.height, n)
+        state.plan_scales[name] = round(s, 4)
+        return traj
 
     # -- single trajectory ----------------------------------------------------------------------------
     def generate(self, image: ImageLike, camera_trajectory: CameraTrajectory | str, depth: Any = None, K: Any = None,
@@ -246,6 +259,8 @@ class WorldStereo:
         }
         run = RunDirectory.open(output_dir, inputs, settings, resume=resume)
         run.record.update({"input": prepared.record, "order": [t.name for t in plan]})
+        if state.plan_scales:  # presets brought nearer to stay clear of seen surfaces (1 = the paper's scale)
+            run.record["plan_scale"] = dict(state.plan_scales)
         if self.generator.untrained:
             run.record.setdefault("warnings", []).append(
                 f"the {self.generator.name} generator has untrained (random) weights: frames are not meaningful")

@@ -57,6 +57,8 @@ class TrajectoryOutput:
     depth_source: Optional[str]
     references: Optional[dict]
     info: dict = field(default_factory=dict)
+    confidence: Optional[np.ndarray] = None  # the generator's per-pixel trust for the cache
+    derived: bool = False  # the frames are the cache's own render plus inpainting
 
 
 @dataclass
@@ -132,8 +134,9 @@ class SceneRunner:
         res: GenerationResult = self.generator.generate(req, step)
         frames = _quantise(res.frames)
         depth, source = self._depth(res, frames, req)
+        confidence = None if res.confidence is None else np.asarray(res.confidence, np.float32)
         return TrajectoryOutput(traj.name, frames, req.cameras, req.renders, req.masks, depth, source,
-                                _references_json(req, self.state), dict(res.info))
+                                _references_json(req, self.state), dict(res.info), confidence, bool(res.derived))
 
     def _depth(self, res: GenerationResult, frames: np.ndarray, req: GenerationRequest) -> tuple[Optional[np.ndarray], str]:
         """Depth for the cache update: the generator's own (pose head / warp), else the depth backend
@@ -156,21 +159,28 @@ class SceneRunner:
                                                                      "scores": [], "angles": []})
         files.append(d / "references.json")
         if out.depth is not None:
+            extra = {} if out.confidence is None else {"confidence": out.confidence}
             with atomic_path(d / "depth.npz") as tmp:
                 with open(tmp, "wb") as f:
-                    np.savez_compressed(f, depth=out.depth, source=np.array(out.depth_source or ""))
+                    np.savez_compressed(f, depth=out.depth, source=np.array(out.depth_source or ""),
+                                        derived=np.array(out.derived), **extra)
             files.append(d / "depth.npz")
         return files
 
-    def load(self, traj: CameraTrajectory) -> tuple[np.ndarray, Optional[np.ndarray], Cameras]:
-        """A finished trajectory's frames, cache depth and cameras, exactly as the run used them."""
+    def load(self, traj: CameraTrajectory) -> tuple[np.ndarray, Optional[np.ndarray], Cameras, dict]:
+        """A finished trajectory's frames, cache depth and cameras, exactly as the run used them, and
+        how the cache merged them (``confidence``, ``derived`` for :meth:`SceneState.update`)."""
         d = self.run.trajectory_dir(traj.name)
         frames = read_frames(d / "frames").astype(np.float32) / 255.0
-        depth = None
+        depth, merge = None, {}
         if (d / "depth.npz").is_file():
             with np.load(d / "depth.npz") as z:
                 depth = z["depth"]
-        return frames, depth, load_trajectory(d / "cameras.json").cameras
+                if "confidence" in z.files:
+                    merge["confidence"] = z["confidence"]
+                if "derived" in z.files:
+                    merge["derived"] = bool(z["derived"])
+        return frames, depth, load_trajectory(d / "cameras.json").cameras, merge
 
     def save_memories(self) -> None:
         self.state.cache.save(self.run.path("cache.ply"))
@@ -191,8 +201,8 @@ class SceneRunner:
             entry = self.run.entry(traj.name)
             if i < first_todo:  # finished earlier: replay its memory update from its files
                 log.info("trajectory %s: done earlier, replaying its memory update", traj.name)
-                frames, depth, cams = self.load(traj)
-                self.state.update(traj.name, frames, depth, cams, self.use_ggm, self.use_ssm)
+                frames, depth, cams, merge = self.load(traj)
+                self.state.update(traj.name, frames, depth, cams, self.use_ggm, self.use_ssm, **merge)
                 continue
             if self.progress is not None:
                 self.progress("trajectory", traj.name, i, len(trajectories), "")
@@ -200,7 +210,8 @@ class SceneRunner:
             t0 = time.time()
             out = self.generate(traj, i)
             t_gen = time.time() - t0
-            step = self.state.update(traj.name, out.frames, out.depth, out.cameras, self.use_ggm, self.use_ssm)
+            step = self.state.update(traj.name, out.frames, out.depth, out.cameras, self.use_ggm, self.use_ssm,
+                                     out.confidence, out.derived)
             t_mem = time.time() - t0 - t_gen
             files = self.write(out, traj)
             info = {

@@ -16,6 +16,7 @@ import numpy as np
 
 from ..camera import Cameras, CameraTrajectory
 from ..geometry import equirect_to_views, panorama_views
+from ..geometry.freespace import FreeSpace
 from ..memory import Cache3D, MemoryBank, clip_keyframes
 from .generators.base import GenerationRequest, References
 
@@ -63,6 +64,8 @@ class SceneState:
     bank: MemoryBank
     median_depth: float
     steps: list[dict] = field(default_factory=list)
+    plan_scales: dict = field(default_factory=dict)
+    _free_space: Optional[FreeSpace] = field(default=None, repr=False)
 
     @property
     def height(self) -> int:
@@ -75,6 +78,13 @@ class SceneState:
     @property
     def input_camera(self) -> Cameras:
         return Cameras.identity(self.K, self.width, self.height)
+
+    @property
+    def free_space(self) -> FreeSpace:
+        """Where cameras may go as far as the input tells (planes of the initial cache)."""
+        if self._free_space is None:
+            self._free_space = FreeSpace.from_points(self.initial_cache.points.xyz, self.median_depth)
+        return self._free_space
 
     # -- construction ---------------------------------------------------------------------------
     @classmethod
@@ -140,8 +150,10 @@ class SceneState:
 
     # -- growth ---------------------------------------------------------------------------------
     def update(self, name: str, frames: np.ndarray, depth: Optional[np.ndarray], cameras: Cameras,
-               use_ggm: bool = True, use_ssm: bool = True) -> dict:
-        """Steps 5–6: keyframes into the bank; their depth aligned and merged into the cache."""
+               use_ggm: bool = True, use_ssm: bool = True, confidence: Optional[np.ndarray] = None,
+               derived: bool = False) -> dict:
+        """Steps 5–6: keyframes into the bank; their depth aligned and merged into the cache
+        (weighted by the generator's per-pixel ``confidence``, as soft points when ``derived``)."""
         if (cameras.width, cameras.height) != (self.width, self.height):
             cameras = cameras.resized(self.width, self.height)
         frames = np.asarray(frames, dtype=np.float32)
@@ -149,9 +161,11 @@ class SceneState:
         keys = clip_keyframes(len(frames))
         step = {"after": name, "points_before": len(self.cache), "keyframes": [int(k) for k in keys]}
         if use_ggm and depth is not None:
-            aligns = self.cache.add_frames(frames[keys], depth[keys], cameras[keys])
+            weights = None if confidence is None else np.asarray(confidence, np.float32)[keys]
+            aligns = self.cache.add_frames(frames[keys], depth[keys], cameras[keys], weights=weights, soft=derived)
             ok = [a for a in aligns if a.accepted]
             step.update({
+                "soft": bool(derived),
                 "rejected_frames": len(aligns) - len(ok),
                 "rejections": [a.reason for a in aligns if not a.accepted],
                 "inlier_ratio": float(np.mean([a.inlier_ratio for a in ok])) if ok else None,

@@ -68,12 +68,20 @@ class GenerationRequest:
 @dataclass
 class GenerationResult:
     """frames (N, H, W, 3) float32 in [0, 1]; depth (N, H, W) z-depth in scene units when the
-    backend knows it (None otherwise) and where that depth came from."""
+    backend knows it (None otherwise) and where that depth came from.
+
+    ``confidence`` (N, H, W) in [0, 1], optional: how far each pixel may be trusted as surface for
+    the 3D cache (0 = adds nothing, e.g. a copy of the cache render); None = every pixel fully.
+    ``derived``: the frames are the cache's own render plus inpainting, not a new view of the scene,
+    so the cache merges them as soft points that fill its gaps but never override what it holds.
+    """
 
     frames: np.ndarray
     depth: Optional[np.ndarray] = None
     depth_source: Optional[str] = None
     info: dict = field(default_factory=dict)
+    confidence: Optional[np.ndarray] = None
+    derived: bool = False
 
 
 class Generator(abc.ABC):
