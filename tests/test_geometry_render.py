@@ -264,22 +264,25 @@ def test_point_cap_keeps_the_nearest_points_of_the_front_layer(backend):
     np.testing.assert_allclose(few.rgb[0, 2, 2].numpy(), [1, 0, 0], atol=1e-6)
 
 
-def test_deferred_points_yield_to_a_surface_just_behind_them_but_not_to_one_far_behind():
+def test_deferred_points_cannot_hide_a_surface_just_behind_them_only_blend_into_it():
     H, W = 4, 4
     cam = Cameras.identity(intrinsics_from_fov(60, W, H), W, H)
     centre = cam.unproject(np.array([[2.5, 2.5]]), np.array([[1.0]]))[0, 0]
-    # firm red at depth 1; soft blue 5% in front of it, soft green 20% in front
+    # firm red at depth 1; deferred blue 5% in front of it, deferred green 20% in front
     xyz = np.stack([centre, centre * 0.95, centre * 0.8]).astype(np.float32)
     rgb = np.eye(3, dtype=np.float32)[[0, 2, 1]]
     defer = np.array([0.0, 0.1, 0.1], np.float32)
     plain = render_points(PointCloud(xyz[:2], rgb[:2]), cam, H, W, radius_px=0.5, backend="torch")
-    np.testing.assert_allclose(plain.rgb[0, 2, 2].numpy(), [0, 0, 1], atol=1e-6)  # nearest wins
+    np.testing.assert_allclose(plain.rgb[0, 2, 2].numpy(), [0, 0, 1], atol=1e-6)  # nearest hides red
     out = render_points(PointCloud(xyz[:2], rgb[:2]), cam, H, W, radius_px=0.5, defer=defer[:2])
-    np.testing.assert_allclose(out.rgb[0, 2, 2].numpy(), [1, 0, 0], atol=1e-6)  # no blend either
-    assert out.depth[0, 2, 2].item() == pytest.approx(1.0, rel=1e-5)
+    np.testing.assert_allclose(out.rgb[0, 2, 2].numpy(), [0.5, 0, 0.5], atol=1e-6)  # joins red's blend
+    assert out.depth[0, 2, 2].item() == pytest.approx(0.975, rel=1e-5)
     out = render_points(PointCloud(xyz, rgb), cam, H, W, radius_px=0.5, defer=defer)
-    np.testing.assert_allclose(out.rgb[0, 2, 2].numpy(), [0, 1, 0], atol=1e-6)  # clearly in front
+    np.testing.assert_allclose(out.rgb[0, 2, 2].numpy(), [0, 1, 0], atol=1e-6)  # clearly in front: wins
     assert out.depth[0, 2, 2].item() == pytest.approx(0.8, rel=1e-5)  # drawn at its true depth
+    alone = render_points(PointCloud(xyz[1:2], rgb[1:2]), cam, H, W, radius_px=0.5, defer=defer[1:2])
+    np.testing.assert_allclose(alone.rgb[0, 2, 2].numpy(), [0, 0, 1], atol=1e-6)  # no firm surface: shows
+    assert alone.depth[0, 2, 2].item() == pytest.approx(0.95, rel=1e-5)
     zero = render_points(PointCloud(xyz, rgb), cam, H, W, radius_px=0.5, defer=np.zeros(3, np.float32))
     for a, b in zip(zero, render_points(PointCloud(xyz, rgb), cam, H, W, radius_px=0.5, backend="torch")):
         assert torch.equal(a, b)

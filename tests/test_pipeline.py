@@ -132,17 +132,17 @@ def test_single_video_api(tmp_path):
     assert len(video.save_frames(tmp_path / "f")) == 5
 
 
-def test_grown_cache_raises_psnr_where_later_trajectories_revisit_and_costs_little_elsewhere(tmp_path):
-    """warp on the object sample, GGM on vs off (issue 6). 'up' revisits the orbit's upper arc: the
-    orbit's frames sampled the floor more densely than the input, so the grown cache fills the
-    cracks its render would otherwise leave (+0.55 dB here, +0.45 at 256 px / 21 frames). 'right'
-    and 'left' turn away from everything earlier trajectories saw; the grown cache holds only the
-    warp's own inpainting there and must not cost much (before the soft merge: -0.76 / -0.90 dB)."""
+def test_grown_cache_raises_psnr_of_every_later_trajectory(tmp_path):
+    """warp on the object sample, GGM on vs off (issue 6): every trajectory after the first scores
+    higher against the ground truth with the grown cache. Measured here (96 px, 9 frames): up +0.47,
+    right +0.05, left +0.18 dB (256 px / 21 frames: +0.43 / +0.05 / +0.17); before the soft merge
+    +0.37 / -0.76 / -0.90. Most of it is 'up' revisiting the orbit's upper arc, whose frames sampled
+    the floor more densely than the input."""
     on = _run(tmp_path, name="on")
     off = _run(tmp_path, name="off", use_ggm=False)
     gain = {n: on.record["trajectories"][n]["psnr"] - off.record["trajectories"][n]["psnr"] for n in PLAN}
     assert gain["orbit"] == 0.0
-    assert gain["up"] > 0.4, gain
-    assert min(gain["right"], gain["left"]) > -0.3, gain
+    assert gain["up"] > 0.3, gain
+    assert min(gain["right"], gain["left"]) > 0.0, gain
     steps = on.record["cache_steps"]
     assert all(s["soft"] and s["rejected_frames"] == 0 for s in steps[1:])

@@ -150,11 +150,12 @@ def render_points(
             there are at most this many (about 16 bytes each; torch path).
         backend: "numba" (compiled CPU kernel; CPU only), "torch", or None: :data:`CPU_BACKEND`
             on CPU (torch when numba is missing), torch elsewhere.
-        defer: optional (P,) relative depth slack >= 0 per point: for the visibility tests (nearest
-            point, front layer, per-pixel cap) a point counts as ``1 + defer`` times farther than it
-            is, so it yields to any surface less than that much behind it; its drawn depth is
-            unchanged. None (default) = no slack for any point. Only the torch path has it: with
-            ``defer`` the default backend is torch, and ``backend="numba"`` is refused.
+        defer: optional (P,) relative depth slack >= 0 per point: in finding each pixel's nearest
+            surface a point counts as ``1 + defer`` times farther than it is, so it cannot hide a
+            surface less than that much behind it; whether it then joins that surface's front
+            layer (and its blend) is judged at its true depth, at which it is also drawn. None
+            (default) = no slack for any point. Only the torch path has it: with ``defer`` the
+            default backend is torch, and ``backend="numba"`` is refused.
     Returns:
         :class:`Render` with tensors on ``device``; ``xyz`` is the pixel-centre ray at the rendered depth.
     """
@@ -205,7 +206,7 @@ def render_points(
         idx = idx[torch.argsort(centre)]
         us, vs, zs = u[idx], v[idx], z[idx]
         payload = torch.cat([torch.ones(len(idx), 1, device=device), rgb[idx], zs[:, None]], 1)  # (P', 5)
-        if slack is not None:  # the visibility tests below see the deferred depth, the payload the true one
+        if slack is not None:  # the nearest-surface pass sees the deferred depth; payload[:, 4] keeps the true one
             zs = zs * slack[idx]
         starts = list(range(0, len(idx), step))
         stored: list[_Splats] = []
@@ -232,17 +233,19 @@ def render_points(
             hist = torch.zeros(hw * _CAP_BINS, device=device)
             for k in range(len(starts)):
                 s = splats(k)
-                front = s.z <= limit[s.pix]
-                b = _band_bin(s.z[front], zmin[s.pix[front]], depth_band)
+                z = s.z if slack is None else payload[s.point, 4]
+                front = z <= limit[s.pix]
+                b = _band_bin(z[front], zmin[s.pix[front]], depth_band)
                 hist.index_add_(0, s.pix[front] * _CAP_BINS + b, torch.ones_like(b, dtype=hist.dtype))
             share = _cap_shares(hist.view(hw, _CAP_BINS), max_points_per_pixel)
 
         for k in range(len(starts)):
             s = splats(k)
+            z = s.z if slack is None else payload[s.point, 4]
             # points behind the front layer get weight 0 (cheaper than selecting the others)
-            w = s.w * (s.z <= limit[s.pix])
+            w = s.w * (z <= limit[s.pix])
             if share is not None:
-                w = w * share.view(-1)[s.pix * _CAP_BINS + _band_bin(s.z, zmin[s.pix], depth_band)]
+                w = w * share.view(-1)[s.pix * _CAP_BINS + _band_bin(z, zmin[s.pix], depth_band)]
             acc[f].index_add_(0, s.pix, w[:, None] * payload[s.point])
 
     acc = acc.view(len(cams), hp, wp, 5)[:, win.pad : win.pad + height, win.pad : win.pad + width]

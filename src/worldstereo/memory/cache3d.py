@@ -38,8 +38,9 @@ EDGE_THRESHOLD = 0.35  # depth_to_points' edge filter for merged frames (the off
 CACHE_FORMAT_VERSION = 1
 # Relative depth by which a derived (soft) point must lie in front of a firm surface to hide it in a
 # render: about the depth error of a re-rendered or inpainted point seen from a new angle (a splat
-# blends depths over its footprint, an inpainted depth is a guess), so such points fill the firm
-# surfaces' gaps but neither occlude nor blend into them.
+# blends depths over its footprint, an inpainted depth is a guess; at grazing angles a re-rendered
+# point lands a few % of the depth in front of its surface). Nearer than that, a soft point joins
+# the firm surface's blend instead of covering it; where no firm surface is, it shows alone.
 SOFT_DEFER = 0.1
 
 
@@ -161,8 +162,9 @@ class Cache3D:
     def render(self, cameras: Cameras, height: Optional[int] = None, width: Optional[int] = None, **kwargs) -> Render:
         """GGM condition: :func:`render_points` of the cache (size defaults to the cameras').
 
-        Soft points are deferred by :data:`SOFT_DEFER`: they show where no firm surface lies within
-        that relative depth behind them (gaps, disocclusions, or clearly in front)."""
+        Soft points are deferred by :data:`SOFT_DEFER` (``render_points``' ``defer``): they cannot
+        hide a firm surface less than that relative depth behind them, only blend into it; they show
+        alone in its gaps, in disocclusions, or clearly in front of it."""
         soft = self.soft
         if soft.any() and "defer" not in kwargs:
             kwargs["defer"] = np.where(soft, np.float32(SOFT_DEFER), np.float32(0.0))
@@ -181,7 +183,8 @@ class Cache3D:
                 pixel still serves the alignment).
             soft: the frames are derived from this cache (a render of it plus inpainting) rather than
                 observed: their points fill the cache's gaps but never replace a firm point in
-                de-duplication and yield to firm surfaces in renders (:data:`SOFT_DEFER`).
+                de-duplication and never hide a firm surface just behind them in renders
+                (:data:`SOFT_DEFER`).
         Returns:
             one :class:`FrameAlignment` per frame (also appended to ``self.alignments``). Frames whose
             alignment is degenerate are skipped with a warning instead of polluting the cache.
