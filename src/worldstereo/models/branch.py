@@ -62,11 +62,10 @@ class BranchWidth(nn.Module):
         self.ffn_dim = int(ffn_dim) if ffn_dim is not None else (
             c.ffn_dim if self.dim == big else max(64, round(c.ffn_dim * self.dim / big / 64) * 64))
         self.same = self.dim == big and self.num_heads == c.num_attention_heads and self.ffn_dim == c.ffn_dim
-        self._block_args = (self.dim, self.ffn_dim, self.num_heads, c.qk_norm, c.cross_attn_norm, c.eps,
-                            None if c.added_kv_proj_dim is None else self.dim)
+        # image keys/values come from the context, which a narrow branch maps to its own width
+        added_kv = c.added_kv_proj_dim if self.same or c.added_kv_proj_dim is None else self.dim
+        self._block_args = (self.dim, self.ffn_dim, self.num_heads, c.qk_norm, c.cross_attn_norm, c.eps, added_kv)
         if self.same:
-            self._block_args = (big, c.ffn_dim, c.num_attention_heads, c.qk_norm, c.cross_attn_norm, c.eps,
-                                c.added_kv_proj_dim)
             self.token_proj = self.context_proj = self.time_proj = self.rope = None
         else:
             from diffusers.models.transformers.transformer_wan import WanRotaryPosEmbed
