@@ -74,9 +74,9 @@ def remove_tree(path: str | os.PathLike, root: str | os.PathLike, missing_ok: bo
     path = Path(path)
     if path.is_symlink():
         raise UnsafePathError(f"{path}: is a symbolic link; refusing to delete through it. Remove the link and rerun")
+    inside(path, root)  # also for a missing path: its parents may be links out of root
     if not path.exists():
         if missing_ok:
             return
         raise FileNotFoundError(f"{path}: no such folder")
-    inside(path, root)
     shutil.rmtree(path)

@@ -10,6 +10,30 @@ import typer
 from .app import Json, Output, Quiet, UserError, Verbose, _run, app, console, output
 
 
+def _check_options(max_side: int, frames: Optional[int], steps: Optional[int] = None, seed: int = 0,
+                   trajectories: Optional[list[str]] = None) -> None:
+    """Everything that can be checked before a model is loaded or a folder created."""
+    from ..camera import PRESETS, load_trajectory
+    from ..pipelines import limits
+    from ..safepath import check_name
+
+    limits.check_max_side(max_side)
+    if frames is not None:
+        limits.check_range(frames, "--frames", limits.MIN_FRAMES, limits.MAX_FRAMES)
+    limits.check_steps(steps)
+    limits.check_seed(seed)
+    names = []
+    for t in trajectories or []:
+        if t in PRESETS and not Path(t).exists():
+            names.append(t)
+        else:
+            names.append(check_name(load_trajectory(t).name, "name", t))
+    dup = next((n for n in names if names.count(n) > 1), None)
+    if dup is not None:
+        raise UserError(f"trajectory name {dup!r} is given twice (-t {' -t '.join(trajectories or [])}); "
+                        "give each trajectory its own name")
+
+
 def _summary(run) -> dict:
     rows = []
     for name in run.names:
@@ -72,6 +96,10 @@ def generate(
 
         if plan != "default":
             raise UserError(f"--plan {plan!r}: only 'default' exists; give --trajectory for anything else")
+        _check_options(max_side, frames, steps, seed, trajectory)
+        from ..pipelines.rundir import RunDirectory
+
+        RunDirectory.precheck(output_dir, resume)
         if fov is not None and intrinsics is not None:
             raise UserError("give either --fov or --intrinsics, not both")
         if generator == "wan" and model_dir is None:
@@ -112,6 +140,10 @@ def demo(
     def body() -> None:
         from ..pipelines.api import WorldStereo
 
+        from ..pipelines.rundir import RunDirectory
+
+        _check_options(max_side, frames, seed=seed)
+        RunDirectory.precheck(output_dir, resume=True)
         ws = WorldStereo.from_pretrained("warp" if generator == "warp" else "worldstereo-tiny", device=device,
                                          max_side=max_side)
         if ws.generator.untrained:

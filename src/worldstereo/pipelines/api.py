@@ -15,8 +15,10 @@ import numpy as np
 
 from ..atomic import atomic_path
 from ..camera import PLAN_ORDER, PRESETS, CameraTrajectory, Cameras, load_trajectory, preset
+from ..safepath import check_name
 from .depth import DepthBackend, depth_backend
 from .generators import GENERATORS, Generator, build_generator
+from . import limits
 from .inputs import InputError, check_panorama, load_depth, load_image, resolve_intrinsics
 from .rundir import RunDirectory
 from .scene import Evaluator, ProgressCallback, SceneRun, SceneRunner
@@ -96,7 +98,7 @@ class WorldStereo:
                  max_side: Optional[int] = DEFAULT_MAX_SIDE):
         self.generator = generator
         self.depth_model = depth_model
-        self.max_side = max_side
+        self.max_side = limits.check_max_side(max_side)
 
     @classmethod
     def from_pretrained(cls, name_or_path: str | os.PathLike = DEFAULT_MODEL, device: Optional[str] = None,
@@ -151,12 +153,14 @@ class WorldStereo:
             check_panorama(img, str(image_path or "panorama"))
             est = backend.estimate(img)
             h, w = self.generator.working_size(*self._pano_view_size(), self.max_side)
+            limits.check_working_size(h, w, self.max_side)
             state = SceneState.from_panorama(img, est.depth, h, w)
             record.update({"kind": "panorama", "depth_source": est.source, "K_source": "panorama-forward-90"})
         else:
             est = backend.estimate(img)
             K0, k_src = resolve_intrinsics((h0, w0), fov, K, est.K)
             h, w = self.generator.working_size(h0, w0, self.max_side)
+            limits.check_working_size(h, w, self.max_side)
             if (h, w) != (h0, w0):
                 log.info("input resized from %dx%d to %dx%d (the %s generator works at multiples of %d, long side <= %s)",
                          w0, h0, w, h, self.generator.name, self.generator.size_multiple, self.max_side)
@@ -170,27 +174,57 @@ class WorldStereo:
         return (480, 832) if self.max_side is None else (round(self.max_side * 480 / 832), self.max_side)
 
     def _frames(self, n_frames: Optional[int]) -> int:
-        return int(n_frames or self.generator.num_frames or DEFAULT_FRAMES)
+        return int(self.generator.num_frames or n_frames or DEFAULT_FRAMES)
 
     def plan(self, state: SceneState, trajectories: Optional[Sequence[Any]] = None,
              n_frames: Optional[int] = None) -> list[CameraTrajectory]:
-        """The trajectories to generate: the paper's default plan, or files/objects given."""
+        """The trajectories to generate: the paper's default plan, or files/objects given.
+
+        Every trajectory ends at the length the generator makes (its fixed length, else ``n_frames``
+        when given): a different length is resampled with a warning, and one longer than the
+        generator and this machine can take is refused. Names must be safe and unique. Nothing is
+        written here, so a bad plan costs nothing.
+        """
+        limits.check_frames(n_frames, state.height, state.width)
+        fixed = self.generator.num_frames
+        if fixed and n_frames is not None and n_frames != fixed:
+            log.warning("the %s generator makes %d frames per trajectory; --frames %d does not apply to it",
+                        self.generator.name, fixed, n_frames)
         n = self._frames(n_frames)
         if trajectories is None:
-            return [self._preset(state, name, n) for name in PLAN_ORDER]
+            return [self._fit(self._preset(state, name, n), state, n_frames, "preset") for name in PLAN_ORDER]
         out = []
         for t in trajectories:
+            source = str(t) if isinstance(t, (str, os.PathLike)) else "trajectory"
             if isinstance(t, str) and t in PRESETS and not Path(t).exists():
                 t = self._preset(state, t, n)
             traj = t if isinstance(t, CameraTrajectory) else load_trajectory(t)
-            if self.generator.num_frames and len(traj) != self.generator.num_frames:
-                from ..camera import resample
-
-                log.info("trajectory %s resampled from %d to %d frames for the %s generator", traj.name, len(traj),
-                         self.generator.num_frames, self.generator.name)
-                traj = resample(traj, self.generator.num_frames)
-            out.append(traj.with_cameras(traj.cameras.resized(state.width, state.height)))
+            check_name(traj.name, "name", source)
+            out.append(self._fit(traj, state, n_frames, source))
+        names = [t.name for t in out]
+        dup = next((x for x in names if names.count(x) > 1), None)
+        if dup is not None:
+            raise InputError(f"trajectory name {dup!r} is used twice ({', '.join(names)}); "
+                             "give each trajectory file its own \"name\"")
         return out
+
+    def _fit(self, traj: CameraTrajectory, state: SceneState, n_frames: Optional[int], source: str) -> CameraTrajectory:
+        """``traj`` at the generator's length and the working size (see :meth:`plan`)."""
+        target = self.generator.num_frames or n_frames
+        if target is None:
+            top = limits.max_frames(state.height, state.width)
+            if len(traj) > top:
+                raise limits.LimitError(f"{source}: trajectory {traj.name!r} has {len(traj)} frames, more than the "
+                                        f"{self.generator.name} generator and this machine take at "
+                                        f"{state.width}x{state.height} ({top}); pass --frames {top} or fewer to resample it")
+        elif len(traj) != target:
+            from ..camera import resample
+
+            why = (f"the {self.generator.name} generator makes {target} frames"
+                   if self.generator.num_frames else f"--frames {target}")
+            log.warning("trajectory %s resampled from %d to %d frames: %s", traj.name, len(traj), target, why)
+            traj = resample(traj, target)
+        return traj.with_cameras(traj.cameras.resized(state.width, state.height))
 
     def _preset(self, state: SceneState, name: str, n: int) -> CameraTrajectory:
         """A preset scaled to the scene: pivot at the median depth (the paper's App. C), brought
@@ -240,6 +274,9 @@ class WorldStereo:
                        on_trajectory_done: Optional[Callable[[str], None]] = None) -> SceneRun:
         """Generate every trajectory (default plan: orbit -> up -> right -> left) with both memories,
         writing a resumable run directory (DESIGN §6) in ``output_dir``."""
+        limits.check_steps(steps)
+        limits.check_seed(seed)
+        RunDirectory.precheck(output_dir, resume)
         prepared = self.prepare(image_or_panorama, depth, K, fov, panorama)
         state = prepared.state
         plan = self.plan(state, trajectories, n_frames)

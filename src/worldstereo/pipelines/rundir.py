@@ -12,12 +12,17 @@ import hashlib
 import json
 import os
 import platform
-import shutil
 import time
+from functools import lru_cache
+from importlib import resources
 from pathlib import Path
 from typing import Any, Iterable, Optional
 
+import jsonschema
+
+from .. import jsonio
 from ..atomic import atomic_write_json
+from ..safepath import UnsafePathError, check_name, inside, remove_tree
 
 RUN_SCHEMA = 1
 RECORD = "run.json"
@@ -48,6 +53,46 @@ def library_versions() -> dict[str, str]:
     return out
 
 
+@lru_cache(maxsize=1)
+def _schema() -> dict:
+    return json.loads(resources.files("worldstereo.pipelines").joinpath("run.schema.json").read_text(encoding="utf-8"))
+
+
+def _where(parts) -> str:
+    out = ""
+    for p in parts:
+        out += f"[{p}]" if isinstance(p, int) else (f".{p}" if out else str(p))
+    return out or "(top level)"
+
+
+def validate_record(record: Any, source: str) -> dict:
+    """``record`` if it has the shape of ``run.schema.json`` (and every recorded file lies inside the
+    run), else :class:`RunError` naming ``source`` and the first bad field."""
+    error = jsonschema.exceptions.best_match(jsonschema.Draft202012Validator(_schema()).iter_errors(record))
+    if error is not None:
+        raise RunError(f"{source}: {_where(error.absolute_path)}: {error.message[:160]}; "
+                       "this is not a run record this version can use, start a new run in another folder")
+    for name, entry in record["trajectories"].items():
+        for rel in entry.get("files", {}):
+            if Path(rel).is_absolute() or ".." in Path(rel).parts:
+                raise RunError(f"{source}: trajectories.{name}.files: {rel[:60]!r} is not a path inside the run; "
+                               "start a new run in another folder")
+    return record
+
+
+def read_record(root: str | os.PathLike) -> dict:
+    """The validated ``run.json`` of the run in ``root``; :class:`RunError` (one line) when ``root``
+    holds no run or a record of the wrong shape."""
+    path = Path(root) / RECORD
+    if not path.is_file():
+        raise RunError(f"{root}: not a worldstereo run (no {RECORD}); give the -o folder of `worldstereo generate`")
+    try:
+        data = jsonio.load(path, "run record")
+    except jsonio.JSONInputError as exc:
+        raise RunError(f"{exc}; start a new run in another folder") from None
+    return validate_record(data, str(path))
+
+
 def _check_writable(root: Path) -> None:
     try:
         root.mkdir(parents=True, exist_ok=True)
@@ -66,6 +111,22 @@ class RunDirectory:
         self.record = record
 
     # -- opening --------------------------------------------------------------------------------
+    @staticmethod
+    def precheck(root: str | os.PathLike, resume: bool = False) -> None:
+        """The checks of :meth:`open` that need no inputs, for callers to run before any heavy work:
+        ``root`` is a new or empty folder, or a run (valid record) to be resumed."""
+        root = Path(root)
+        if (root / RECORD).is_file():
+            if not resume:
+                raise RunError(f"{root}: holds a previous run; pass --resume to continue it or choose another -o")
+            read_record(root)
+        elif root.exists() and (not root.is_dir() or any(root.iterdir())):
+            raise RunError(f"{root}: exists and is not an empty folder or a worldstereo run; choose another -o")
+        else:
+            parent = next((p for p in (root, *root.parents) if p.exists()), Path("."))
+            if not os.access(parent, os.W_OK | os.X_OK):
+                raise RunError(f"{root}: cannot be created ({parent} is not writable); choose another -o")
+
     @classmethod
     def open(cls, root: str | os.PathLike, inputs: dict[str, Any], settings: dict[str, Any],
              resume: bool = False) -> "RunDirectory":
@@ -82,10 +143,7 @@ class RunDirectory:
         if record_path.is_file():
             if not resume:
                 raise RunError(f"{root}: holds a previous run; pass --resume to continue it or choose another -o")
-            try:
-                record = json.loads(record_path.read_text(encoding="utf-8"))
-            except json.JSONDecodeError:
-                raise RunError(f"{record_path}: unreadable run record; start a new run in another folder") from None
+            record = read_record(root)
             cls._check_same(root, record, hashed, settings)
             _check_writable(root)
             run = cls(root, record)
@@ -121,10 +179,12 @@ class RunDirectory:
 
     # -- paths ------------------------------------------------------------------------------------
     def path(self, *parts: str) -> Path:
-        return self.root.joinpath(*parts)
+        """A path inside the run, proven so (symlinks resolved) before anything writes to it."""
+        return inside(self.root.joinpath(*parts), self.root)
 
     def trajectory_dir(self, name: str) -> Path:
-        return self.root / "trajectories" / name
+        """``trajectories/<name>``; ``name`` must be a safe identifier (it came from a file)."""
+        return self.path("trajectories", check_name(name, "trajectory name"))
 
     # -- state ------------------------------------------------------------------------------------
     def save(self) -> None:
@@ -144,6 +204,10 @@ class RunDirectory:
             return False
         for rel, digest in e.get("files", {}).items():
             p = self.root / rel
+            try:
+                inside(p, self.root)
+            except UnsafePathError:
+                return False
             if not p.is_file() or sha256_file(p) != digest:
                 return False
         return True
@@ -151,8 +215,7 @@ class RunDirectory:
     def start(self, name: str) -> Path:
         """Begin (or restart from scratch) a trajectory: its folder is emptied, status 'running'."""
         d = self.trajectory_dir(name)
-        if d.exists():
-            shutil.rmtree(d)
+        remove_tree(d, self.root)
         d.mkdir(parents=True)
         e = self.entry(name)
         e.clear()

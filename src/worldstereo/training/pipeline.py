@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Callable, Optional
 
 from ..atomic import atomic_write_json
+from ..safepath import remove_tree
 from .config import STAGES, TrainConfig, get_preset
 from .trainer import Progress, StageResult, train_stage
 
@@ -27,6 +28,15 @@ def load_train_config(name_or_path: str | Path) -> TrainConfig:
         except json.JSONDecodeError as exc:
             raise ValueError(f"{p}: not valid JSON ({exc.msg} at line {exc.lineno}); fix the file") from None
     return get_preset(str(name_or_path))
+
+
+_MODEL_SUFFIXES = {".safetensors", ".json", ".md"}
+
+
+def _is_model_folder(path: Path) -> bool:
+    """A folder a previous export wrote (a config.json and weights, nothing else), safe to replace."""
+    return (path.is_dir() and not path.is_symlink() and (path / "config.json").is_file()
+            and all(p.is_file() and p.suffix in _MODEL_SUFFIXES for p in path.iterdir()))
 
 
 def make_data(config: TrainConfig, out_dir: str | Path) -> Path:
@@ -58,6 +68,9 @@ def train_all(config: TrainConfig, output: str | Path, stages: tuple[str, ...] =
     ``export``: copy the last stage's model there. ``progress(stage)`` returns the per-step callback.
     """
     out = Path(output)
+    if export is not None and Path(export).exists() and not _is_model_folder(Path(export)):
+        raise ValueError(f"--export {export}: exists and is not a model folder written by `train --export`; "
+                         "choose a new folder (nothing was changed)")
     t0 = time.time()
     t_data = time.time()
     data = make_data(config, out / "data")
@@ -83,10 +96,9 @@ def train_all(config: TrainConfig, output: str | Path, stages: tuple[str, ...] =
     if export is not None and init is not None:
         dest = Path(export)
         tmp = dest.with_name(dest.name + ".tmp")
-        shutil.rmtree(tmp, ignore_errors=True)
+        remove_tree(tmp, dest.parent)
         shutil.copytree(init, tmp)
-        if dest.exists():
-            shutil.rmtree(dest)
+        remove_tree(dest, dest.parent)
         tmp.rename(dest)
         log.info("exported the trained model to %s", dest)
     return results

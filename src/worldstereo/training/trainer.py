@@ -24,7 +24,6 @@ import json
 import logging
 import math
 import os
-import shutil
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -36,6 +35,7 @@ import torch.nn as nn
 
 from ..atomic import atomic_path, atomic_write_json
 from ..models import WorldStereoModel
+from ..safepath import inside, remove_tree
 from .config import STAGES, TrainConfig
 from .data import ClipShards, StageSampler
 from .stages import prepare_stage
@@ -110,7 +110,7 @@ def save_checkpoint(root: Path, step: int, model: WorldStereoModel, fake: Option
 
     final = root / "checkpoints" / f"step-{step:06d}"
     tmp = final.with_name(final.name + ".tmp")
-    shutil.rmtree(tmp, ignore_errors=True)
+    remove_tree(tmp, root)
     tmp.mkdir(parents=True)
     save_file(_state(model), str(tmp / "model.safetensors"))
     if fake is not None:
@@ -119,11 +119,11 @@ def save_checkpoint(root: Path, step: int, model: WorldStereoModel, fake: Option
                 "schedulers": {k: s.state_dict() for k, s in schedulers.items()},
                 "torch_rng": torch.get_rng_state()}, tmp / "optim.pt")
     (tmp / "state.json").write_text(json.dumps({"step": step, **extra}, indent=1))
-    shutil.rmtree(final, ignore_errors=True)
-    os.replace(tmp, final)
+    remove_tree(final, root)
+    os.replace(inside(tmp, root), final)
     old = sorted(p for p in (root / "checkpoints").glob("step-*") if p.suffix == "")[:-KEEP_CHECKPOINTS]
     for p in old:
-        shutil.rmtree(p, ignore_errors=True)
+        remove_tree(p, root)
     return final
 
 
@@ -244,7 +244,7 @@ def train_stage(stage: str, config: TrainConfig, data: str | Path, output: str |
         if rank == 0:
             log.info("%s: resuming from %s (step %d of %d)", stage, ckpt, start, total)
     elif rank == 0 and (root / "checkpoints").exists():
-        shutil.rmtree(root / "checkpoints")
+        remove_tree(root / "checkpoints", root)
     wrapped = {k: _wrap(m, config.distributed, device) for k, m in modules.items()}
     cfg_model = model.config
     sampler = StageSampler(shards, stage, scfg.num_frames or cfg_model.num_frames, seed=config.seed + 7919 * STAGES.index(stage),

@@ -144,7 +144,12 @@ def ground_truth(scene: str) -> Any:
 def run_scene(ws: Any, scene: str, trajectories: Sequence[Any], out: Path, suite: Suite, use_ggm: bool, use_ssm: bool,
               seed: int) -> Any:
     """Generate ``trajectories`` (in order) from the scene's image into the run directory ``out``
-    (resumed per trajectory when it exists)."""
+    (resumed per trajectory when it exists). The unit's folder is named by the scene and generator,
+    so both must be safe names."""
+    from ...safepath import check_name
+
+    check_name(scene, "bench scene")
+    check_name(getattr(getattr(ws, "generator", None), "name", "generator"), "generator name")
     return ws.generate_scene(str(sample_dir(scene)), trajectories=list(trajectories), output_dir=out, resume=True,
                              use_ggm=use_ggm, use_ssm=use_ssm, n_frames=suite.frames, seed=seed)
 
