@@ -60,14 +60,20 @@ class ProgressDisplay:
                                   console=console or Console(stderr=True), disable=not enabled, transient=transient)
 
     def __enter__(self) -> "ProgressDisplay":
-        self._progress.start()
+        # drawn from the first bar on: a command that fails before any work leaves no blank line
+        # before its one-line error
+        self._started = False
         return self
 
     def __exit__(self, *exc) -> None:
-        self._progress.stop()
+        if getattr(self, "_started", False):
+            self._progress.stop()
 
     def task(self, description: str, total: Optional[float] = None) -> Task:
         """A new bar; ``total=None`` shows activity without an ETA until a total is known."""
+        if not getattr(self, "_started", True):
+            self._progress.start()
+            self._started = True
         return Task(self, self._progress.add_task(description, total=total))
 
     def update(self, task: Task, completed: Optional[float] = None, *, advance: Optional[float] = None,

@@ -22,11 +22,37 @@ from typing import Annotated, Any, Callable, Optional
 
 import typer
 from rich.console import Console
+from typer.core import TyperGroup
 
 from ..progress import ProgressDisplay
 
+
+class _OneLineUsageErrors(TyperGroup):
+    """Usage errors (unknown option, a value of the wrong type, a missing argument) as one line and
+    exit 2, like every other bad input, instead of click's usage block and boxed message."""
+
+    def main(self, args=None, prog_name=None, complete_var=None, standalone_mode=True, **extra):  # type: ignore[override]
+        if not standalone_mode:
+            return super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
+        try:
+            rv = super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
+        except typer.exceptions.TyperException as exc:  # typer's own (vendored click) usage errors
+            if type(exc).__name__ == "NoArgsIsHelpError":  # a bare group: its help text is the answer
+                exc.show()
+                sys.exit(exc.exit_code)
+            path = exc.ctx.command_path if getattr(exc, "ctx", None) is not None else "worldstereo"
+            msg = " ".join(exc.format_message().split()).rstrip(".")
+            console.print(f"[bold red]error:[/] {path}: {msg}; see '{path} --help'", highlight=False, soft_wrap=True)
+            sys.exit(exc.exit_code)
+        except typer.Abort:
+            console.print("[bold red]error:[/] aborted", highlight=False)
+            sys.exit(1)
+        sys.exit(rv if isinstance(rv, int) else 0)
+
+
 app = typer.Typer(
     name="worldstereo",
+    cls=_OneLineUsageErrors,
     help="Camera-guided, 3D-consistent video generation and scene reconstruction (WorldStereo).",
     no_args_is_help=True,
     add_completion=False,
