@@ -100,7 +100,30 @@ def test_resolution_not_multiple_of_model_factor_is_resized_with_notice(caplog):
         prepared = ws.prepare("object")
     h, w = prepared.state.height, prepared.state.width
     assert h % ws.generator.size_multiple == 0 and w % ws.generator.size_multiple == 0
-    assert "input resized from 512x288 to" in caplog.text
+    assert f"input 512x288 cropped to" in caplog.text and f"resized to {w}x{h}" in caplog.text
+    assert "--max-side does not apply" in caplog.text  # the log says what really happens
+    x0, y0, wc, hc = prepared.record["crop"]
+    assert abs(wc / hc - w / h) < 0.5 / min(wc, hc) * 2  # aspect kept to the input pixel, not stretched ~5 %
+    # K follows the crop then the resize: the principal point stays at the centre of the crop
+    assert np.allclose(prepared.state.K[:2, 2], [w / 2, h / 2], atol=0.5)
+
+
+def test_aspect_crop_and_intrinsics_follow_the_pixels():
+    from worldstereo.camera import crop_intrinsics, intrinsics_from_fov, scale_intrinsics
+    from worldstereo.pipelines.api import aspect_crop
+
+    assert aspect_crop(300, 451, 56, 80) == (11, 0, 429, 300)
+    assert aspect_crop(288, 512, 36, 64) == (0, 0, 512, 288)  # same aspect: nothing cropped
+    x0, y0, wc, hc = aspect_crop(1000, 500, 64, 64)
+    assert (wc, hc) == (500, 500) and (x0, y0) == (0, 250)
+    # a point at input pixel (u, v) lands where the cropped-and-resized K projects it
+    K0 = intrinsics_from_fov(60, 451, 300)
+    x0, y0, wc, hc = aspect_crop(300, 451, 56, 80)
+    K = scale_intrinsics(crop_intrinsics(K0, x0, y0), 80 / wc, 56 / hc)
+    X = np.array([0.3, -0.2, 2.0])
+    u0 = (K0 @ X)[:2] / X[2]
+    u = (K @ X)[:2] / X[2]
+    assert np.allclose(u, (u0 - [x0, y0]) * [80 / wc, 56 / hc])
 
 
 def test_output_directory_not_writable(tmp_path):

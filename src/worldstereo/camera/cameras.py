@@ -81,6 +81,14 @@ def scale_intrinsics(K: np.ndarray, sx: float, sy: float) -> np.ndarray:
     return S @ np.asarray(K, dtype=np.float64)
 
 
+def crop_intrinsics(K: np.ndarray, x0: float, y0: float) -> np.ndarray:
+    """K for the same camera after cropping its image to start at pixel column ``x0``, row ``y0``."""
+    K = np.array(K, dtype=np.float64)
+    K[..., 0, 2] -= x0
+    K[..., 1, 2] -= y0
+    return K
+
+
 def intrinsics_from_fov(fov_x_deg: float, width: int, height: int, fov_y_deg: float | None = None) -> np.ndarray:
     """A centred pinhole K (square pixels unless ``fov_y_deg`` is given)."""
     if not 0 < fov_x_deg < 180:

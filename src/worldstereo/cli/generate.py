@@ -11,10 +11,12 @@ from .app import Json, Output, Quiet, UserError, Verbose, _run, app, console, ou
 
 
 def _check_options(max_side: int, frames: Optional[int], steps: Optional[int] = None, seed: int = 0,
-                   trajectories: Optional[list[str]] = None) -> None:
-    """Everything that can be checked before a model is loaded or a folder created."""
-    from ..camera import PRESETS, load_trajectory
+                   trajectories: Optional[list[str]] = None, device: Optional[str] = None) -> None:
+    """Everything about the options that can be checked before a model is loaded or a folder created."""
+    from ..camera import load_trajectory
+    from ..devices import resolve_device
     from ..pipelines import limits
+    from ..pipelines.api import trajectory_source
     from ..safepath import check_name
 
     limits.check_max_side(max_side)
@@ -22,16 +24,38 @@ def _check_options(max_side: int, frames: Optional[int], steps: Optional[int] = 
         limits.check_range(frames, "--frames", limits.MIN_FRAMES, limits.MAX_FRAMES)
     limits.check_steps(steps)
     limits.check_seed(seed)
+    if device is not None:
+        resolve_device(device)
     names = []
     for t in trajectories or []:
-        if t in PRESETS and not Path(t).exists():
-            names.append(t)
-        else:
-            names.append(check_name(load_trajectory(t).name, "name", t))
+        kind = trajectory_source(t)
+        names.append(t if kind == "preset" else check_name(load_trajectory(t).name, "name", t))
     dup = next((n for n in names if names.count(n) > 1), None)
     if dup is not None:
         raise UserError(f"trajectory name {dup!r} is given twice (-t {' -t '.join(trajectories or [])}); "
                         "give each trajectory its own name")
+
+
+def _check_inputs(input: str, depth: Optional[Path], depth_model: Optional[Path], fov: Optional[float],
+                  intrinsics: Optional[Path], panorama: bool) -> None:
+    """The input files, read once here so that a bad one is reported before the model loads."""
+    from ..pipelines.api import _sample_folder
+    from ..pipelines.depth import depth_backend
+    from ..pipelines.inputs import check_panorama, load_depth, load_image, load_intrinsics, resolve_intrinsics
+
+    if _sample_folder(input) is not None:
+        return
+    img = load_image(input)
+    if panorama:
+        check_panorama(img, input)
+    if depth is not None:
+        load_depth(depth, img.shape[:2])
+    elif depth_model is None:
+        depth_backend(None, None, None, source=input)  # raises the no-depth error naming the three ways
+    if intrinsics is not None:
+        load_intrinsics(intrinsics, img.shape[:2])
+    if fov is not None:
+        resolve_intrinsics(img.shape[:2], fov)
 
 
 def _summary(run) -> dict:
@@ -96,7 +120,8 @@ def generate(
 
         if plan != "default":
             raise UserError(f"--plan {plan!r}: only 'default' exists; give --trajectory for anything else")
-        _check_options(max_side, frames, steps, seed, trajectory)
+        _check_options(max_side, frames, steps, seed, trajectory, device)
+        _check_inputs(input, depth, depth_model, fov, intrinsics, panorama)
         from ..pipelines.rundir import RunDirectory
 
         RunDirectory.precheck(output_dir, resume)
@@ -142,7 +167,7 @@ def demo(
 
         from ..pipelines.rundir import RunDirectory
 
-        _check_options(max_side, frames, seed=seed)
+        _check_options(max_side, frames, seed=seed, device=device)
         RunDirectory.precheck(output_dir, resume=True)
         ws = WorldStereo.from_pretrained("warp" if generator == "warp" else "worldstereo-tiny", device=device,
                                          max_side=max_side)

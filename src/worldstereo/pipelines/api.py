@@ -14,7 +14,8 @@ from typing import Any, Callable, Optional, Sequence, Union
 import numpy as np
 
 from ..atomic import atomic_path
-from ..camera import PLAN_ORDER, PRESETS, CameraTrajectory, Cameras, load_trajectory, preset
+from ..camera import (PLAN_ORDER, PRESETS, CameraTrajectory, Cameras, crop_intrinsics, load_trajectory, preset,
+                      scale_intrinsics)
 from ..safepath import check_name
 from .depth import DepthBackend, depth_backend
 from .generators import GENERATORS, Generator, build_generator
@@ -70,6 +71,29 @@ class SceneInput:
     record: dict
     evaluator: Optional[Evaluator] = None
     image_path: Optional[Path] = None
+
+
+def aspect_crop(h0: int, w0: int, h: int, w: int) -> tuple[int, int, int, int]:
+    """The centred crop ``(x0, y0, width, height)`` of an ``h0 x w0`` image with the aspect of ``h x w``
+    (to the nearest input pixel), so that resizing to the working size does not stretch the image."""
+    if w0 * h > h0 * w:  # input wider than the working size: crop the sides
+        wc, hc = min(w0, max(1, round(h0 * w / h))), h0
+    else:
+        wc, hc = w0, min(h0, max(1, round(w0 * h / w)))
+    return (w0 - wc) // 2, (h0 - hc) // 2, wc, hc
+
+
+def trajectory_source(t: Any) -> str:
+    """``"preset"`` for a preset name, ``"file"`` for a trajectory file; anything else is one clear error."""
+    if isinstance(t, CameraTrajectory):
+        return "object"
+    if isinstance(t, str) and t in PRESETS and not Path(t).exists():
+        return "preset"
+    p = Path(t)
+    if not p.exists() and p.suffix.lower() != ".json":
+        raise InputError(f"trajectory {str(t)!r}: neither a preset ({', '.join(PRESETS)}) nor a trajectory file; "
+                         "check the spelling or give a .json from `worldstereo trajectory make`")
+    return "file"
 
 
 def _sample_folder(x: Any) -> Optional[Path]:
@@ -161,14 +185,28 @@ class WorldStereo:
             K0, k_src = resolve_intrinsics((h0, w0), fov, K, est.K)
             h, w = self.generator.working_size(h0, w0, self.max_side)
             limits.check_working_size(h, w, self.max_side)
+            x0, y0, wc, hc = aspect_crop(h0, w0, h, w)
             if (h, w) != (h0, w0):
-                log.info("input resized from %dx%d to %dx%d (the %s generator works at multiples of %d, long side <= %s)",
-                         w0, h0, w, h, self.generator.name, self.generator.size_multiple, self.max_side)
-            Kw = np.diag([w / w0, h / h0, 1.0]) @ K0
-            state = SceneState.from_image(resize_image(img, h, w), resize_depth(est.depth, h, w), Kw)
-            record.update({"kind": "image", "depth_source": est.source, "K_source": k_src})
+                log.info("input %dx%d %sresized to %dx%d: %s", w0, h0,
+                         f"cropped to {wc}x{hc} at ({x0}, {y0}) and " if (wc, hc) != (w0, h0) else "", w, h,
+                         self._size_rule())
+            Kw = scale_intrinsics(crop_intrinsics(K0, x0, y0), w / wc, h / hc)
+            state = SceneState.from_image(resize_image(img[y0:y0 + hc, x0:x0 + wc], h, w),
+                                          resize_depth(est.depth[y0:y0 + hc, x0:x0 + wc], h, w), Kw)
+            record.update({"kind": "image", "depth_source": est.source, "K_source": k_src,
+                           "crop": [x0, y0, wc, hc]})
         record.update({"input_size": [w0, h0], "working_size": [state.width, state.height]})
         return SceneInput(state, record, evaluator, image_path)
+
+    def _size_rule(self) -> str:
+        """How the generator picks its working size, in words, for the log."""
+        g = self.generator
+        native = getattr(g, "native", None)
+        if native is not None:
+            return (f"the {g.name} generator works at its native {native[1]}x{native[0]} pixel area in multiples of "
+                    f"{g.size_multiple} px (--max-side does not apply to it); the crop keeps the aspect ratio")
+        return (f"long side at most --max-side {self.max_side}, multiples of {g.size_multiple} px; "
+                "the crop keeps the aspect ratio")
 
     def _pano_view_size(self) -> tuple[int, int]:
         return (480, 832) if self.max_side is None else (round(self.max_side * 480 / 832), self.max_side)
@@ -196,7 +234,7 @@ class WorldStereo:
         out = []
         for t in trajectories:
             source = str(t) if isinstance(t, (str, os.PathLike)) else "trajectory"
-            if isinstance(t, str) and t in PRESETS and not Path(t).exists():
+            if trajectory_source(t) == "preset":
                 t = self._preset(state, t, n)
             traj = t if isinstance(t, CameraTrajectory) else load_trajectory(t)
             check_name(traj.name, "name", source)

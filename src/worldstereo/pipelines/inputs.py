@@ -8,6 +8,7 @@ with 0 = invalid, K (3, 3) in pixels of the image. Every failure is an ``InputEr
 from __future__ import annotations
 
 import json
+import logging
 import os
 from pathlib import Path
 from typing import Any, Optional
@@ -15,6 +16,8 @@ from typing import Any, Optional
 import numpy as np
 
 from ..camera import intrinsics_from_fov
+
+log = logging.getLogger(__name__)
 
 PANORAMA_ASPECT_TOL = 0.01
 # 16-bit PNG depth is read as millimetres unless told otherwise (the common RGB-D convention).
@@ -95,17 +98,25 @@ def load_depth(path: str | os.PathLike, shape: Optional[tuple[int, int]] = None,
     if suffix == ".npy":
         try:
             depth = np.load(path, allow_pickle=False)
-        except (ValueError, OSError) as exc:
-            raise InputError(f"{path}: not a numpy array file ({exc})") from None
+        except (ValueError, OSError, EOFError) as exc:
+            raise InputError(f"{path}: not a numpy array file ({str(exc)[:80]})") from None
     elif suffix == ".png":
         import imageio.v3 as iio
 
-        raw = np.asarray(iio.imread(path))
+        try:
+            raw = np.asarray(iio.imread(path))
+        except Exception as exc:  # imageio raises many types for undecodable, empty or truncated files
+            raise InputError(f"{path}: not a readable PNG ({type(exc).__name__}); give a 16-bit depth PNG, .npy or .exr") from None
         if raw.dtype != np.uint16 or raw.ndim != 2:
             raise InputError(f"{path}: depth PNG must be single-channel 16-bit, got {raw.dtype} {raw.shape}")
         depth = raw.astype(np.float32) * png_scale
     elif suffix == ".exr":
-        depth = _read_exr(path)
+        try:
+            depth = _read_exr(path)
+        except InputError:
+            raise
+        except Exception as exc:  # OpenEXR raises OSError/RuntimeError/TypeError for broken files
+            raise InputError(f"{path}: not a readable EXR ({type(exc).__name__}); give a float EXR, .npy or 16-bit .png") from None
     else:
         raise InputError(f"{path}: unsupported depth format {suffix!r}; use .npy, 16-bit .png or .exr")
     depth = np.asarray(depth)
@@ -160,7 +171,10 @@ def resolve_intrinsics(shape: tuple[int, int], fov: Optional[float] = None, intr
             return load_intrinsics(intrinsics, shape), f"file:{intrinsics}"
         return np.asarray(intrinsics, dtype=np.float64), "given"
     if fov is not None:
+        if not 1.0 <= fov <= 179.0:
+            raise InputError(f"--fov {fov:g}: a horizontal field of view must be within 1..179 degrees")
         return intrinsics_from_fov(fov, w, h), f"fov:{fov:g}"
     if estimated is not None:
         return estimated, "depth-model"
+    log.warning("no --fov or --intrinsics for the input: assuming a 60 degree horizontal field of view")
     return intrinsics_from_fov(60.0, w, h), "default-fov:60"

@@ -33,6 +33,7 @@ import torch
 import torch.distributed as dist
 import torch.nn as nn
 
+from ..devices import resolve_device
 from ..atomic import atomic_path, atomic_write_json
 from ..models import WorldStereoModel
 from ..safepath import inside, remove_tree
@@ -208,7 +209,7 @@ def train_stage(stage: str, config: TrainConfig, data: str | Path, output: str |
     total = int(steps if steps is not None else scfg.steps)
     if total < 1:
         raise ValueError(f"stage {stage}: steps must be >= 1, got {total}")
-    device = torch.device(config.device or ("cuda" if torch.cuda.is_available() else "cpu"))
+    device = resolve_device(config.device)
     rank, world = init_distributed(device)
     if device.type == "cuda" and dist.is_initialized():
         device = torch.device("cuda", int(os.environ.get("LOCAL_RANK", 0)))

@@ -16,6 +16,7 @@ from typing import Any, Optional
 import numpy as np
 import torch
 
+from ...devices import resolve_device
 from ...camera import plucker_rays
 from .base import GenerationRequest, GenerationResult, Generator, Progress
 
@@ -61,7 +62,7 @@ class ModelGenerator(Generator):
                  dtype: Optional[torch.dtype] = None, sampler: Optional[str] = None,
                  text_embeds: Optional[torch.Tensor] = None, negative_text_embeds: Optional[torch.Tensor] = None,
                  image_encoder: Any = None):
-        self.device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
+        self.device = resolve_device(device)
         self.dtype = dtype or torch.float32
         self.model = model.to(self.device, self.dtype).eval()
         self.name = name
@@ -103,7 +104,7 @@ class ModelGenerator(Generator):
             untrained = bool(json.loads((root / "config.json").read_text()).get("untrained", False))
             return cls(model, kind, untrained=untrained, device=device, dtype=dtype, sampler=sampler)
         # full scale from a diffusers-layout Wan directory
-        dev = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
+        dev = resolve_device(device)
         need = estimate_memory_gb(root, dtype)
         have = (torch.cuda.get_device_properties(dev).total_memory / (1 << 30) if dev.type == "cuda" else None)
         limit = max_memory_gb if max_memory_gb is not None else have
