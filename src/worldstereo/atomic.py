@@ -13,6 +13,10 @@ from pathlib import Path
 from typing import Any, Iterator
 
 
+class OutputError(ValueError):
+    """An output cannot be written where asked (read-only, no space, not a folder); names the final path."""
+
+
 def _umask() -> int:
     mask = os.umask(0)
     os.umask(mask)
@@ -29,14 +33,22 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     path = Path(path)
     if path.parent and not path.parent.exists():
         raise FileNotFoundError(f"{path}: folder {path.parent} does not exist; create it or choose another output")
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=f".tmp{path.suffix}", dir=path.parent or ".")
+    if path.is_dir():
+        raise OutputError(f"{path}: is a folder, cannot write a file there; choose another output")
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=f".tmp{path.suffix}", dir=path.parent or ".")
+    except OSError as exc:
+        raise OutputError(f"{path}: cannot write in {path.parent} ({exc.strerror}); choose another output") from None
     os.close(fd)
     tmp_path = Path(tmp)
     # mkstemp creates 0600; give the file the mode a plain open() would (0666 less the umask)
     os.chmod(tmp_path, 0o666 & ~_umask())
     try:
         yield tmp_path
-        os.replace(tmp_path, path)
+        try:
+            os.replace(tmp_path, path)
+        except OSError as exc:
+            raise OutputError(f"{path}: cannot replace it ({exc.strerror}); choose another output") from None
     except BaseException:
         tmp_path.unlink(missing_ok=True)
         raise

@@ -16,8 +16,10 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import sys
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Annotated, Any, Callable, Optional
 
 import typer
@@ -66,6 +68,22 @@ class UserError(Exception):
     """Bad input from the user: reported as one line, exit code 2."""
 
 
+def check_output(path: Path, kind: str = "folder", option: str = "-o") -> None:
+    """Before any work: ``path`` can be written as a ``kind`` ("folder" or "file"): it is not the
+    other kind already, and the nearest existing folder above it is writable."""
+    path = Path(path)
+    if kind == "folder" and path.exists() and not path.is_dir():
+        raise UserError(f"{option} {path}: is a file, expected a folder; choose another {option}")
+    if kind == "file" and path.is_dir():
+        raise UserError(f"{option} {path}: is a folder, expected a file name; choose another {option}")
+    start = path if kind == "folder" else path.parent
+    parent = next((p for p in (start, *start.parents) if p.exists()), Path("."))
+    if not parent.is_dir():
+        raise UserError(f"{option} {path}: {parent} is a file, not a folder; choose another {option}")
+    if not os.access(parent, os.W_OK | os.X_OK):
+        raise UserError(f"{option} {path}: {parent} is not writable; choose another {option}")
+
+
 def _run(fn: Callable[[], None]) -> None:
     """Run a command body; turn expected failures into one clear line and exit code 2."""
     try:
@@ -73,6 +91,11 @@ def _run(fn: Callable[[], None]) -> None:
     except (UserError, ValueError, FileNotFoundError, FileExistsError, PermissionError, IsADirectoryError) as exc:
         msg = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         console.print(f"[bold red]error:[/] {msg}", highlight=False, soft_wrap=True)
+        raise typer.Exit(2) from None
+    except OSError as exc:  # read-only or full file systems and the like, where a library wrote directly
+        where = exc.filename or "output"
+        console.print(f"[bold red]error:[/] {where}: {exc.strerror or exc}; choose another output location",
+                      highlight=False, soft_wrap=True)
         raise typer.Exit(2) from None
 
 

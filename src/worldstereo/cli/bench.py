@@ -9,7 +9,7 @@ from typing import Optional
 
 import typer
 
-from .app import UserError, _run, app, console
+from .app import UserError, _run, app, check_output, console
 
 bench_app = typer.Typer(help="Benchmarks on synthetic scenes: results.json, report.md and plots in --out.",
                         no_args_is_help=True)
@@ -24,6 +24,7 @@ def _bench(kind: str, out: Path, quick: bool, generator: list[str], model_dir: O
         from ..eval.bench import BENCHES, GeneratorSpec, get_suite, write_report
         from ..pipelines.generators import GENERATORS
 
+        check_output(out, option="--out")
         for g in generator:
             if g not in GENERATORS:
                 raise UserError(f"--generator {g!r} is not one of {', '.join(GENERATORS)}")

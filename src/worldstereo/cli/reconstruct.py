@@ -7,7 +7,7 @@ from typing import Optional
 
 import typer
 
-from .app import Json, Quiet, UserError, Verbose, _run, app, output
+from .app import Json, Quiet, UserError, Verbose, _run, app, check_output, output
 
 
 @app.command("reconstruct")
@@ -33,6 +33,10 @@ def reconstruct(
     def body() -> None:
         from ..reconstruction import ReconstructionConfig, reconstruct_scene
 
+        check_output(output_dir)
+        for p in inputs:
+            if not p.exists():
+                raise UserError(f"{p}: no such video, frame folder or run directory")
         options = dict(method=method, resolution=resolution, point_cloud_density=density, depth_estimation=depth_estimation,
                        panoramic_input=panoramic, texture_resolution=texture_resolution, device=device)
         if neural_iterations is not None:
@@ -53,6 +57,19 @@ def reconstruct(
             + ", ".join(f"{k} {v:.3f}" for k, v in q.items())))
 
     _run(body)
+
+
+def _load_scene(scene_dir: Path, cls):
+    """A scene folder written by ``reconstruct``; a missing or damaged one is one line naming it."""
+    if not (scene_dir / "scene.npz").is_file():
+        raise UserError(f"{scene_dir}: no scene.npz; give a folder written by `worldstereo reconstruct`")
+    try:
+        return cls.load(scene_dir)
+    except UserError:
+        raise
+    except Exception as exc:  # numpy/zipfile/Open3D raise many types for damaged files
+        raise UserError(f"{scene_dir}/scene.npz: not a readable scene ({type(exc).__name__}: {str(exc)[:60]}); "
+                        "rerun `worldstereo reconstruct` to write it again") from None
 
 
 @app.command("export")
@@ -79,8 +96,9 @@ def export(
             raise UserError(f"--mesh {mesh!r} is not one of {', '.join(MESH_FORMATS)}")
         if points is not None and points not in POINT_FORMATS:
             raise UserError(f"--points {points!r} is not one of {', '.join(POINT_FORMATS)}")
-        scene = ReconstructedScene.load(scene_dir)
         folder = output_dir or scene_dir / "export"
+        check_output(folder)
+        scene = _load_scene(scene_dir, ReconstructedScene)
         folder.mkdir(parents=True, exist_ok=True)
         written: dict[str, str] = {}
         with out.progress(transient=True) as display:

@@ -8,7 +8,7 @@ from typing import Optional
 import typer
 from rich.console import Console
 
-from .app import Json, Quiet, UserError, Verbose, _run, app, output
+from .app import Json, Quiet, UserError, Verbose, _run, app, check_output, output
 
 sample_app = typer.Typer(help="List and export the bundled sample inputs.", no_args_is_help=True)
 app.add_typer(sample_app, name="sample")
@@ -51,6 +51,7 @@ def sample_export(
 
         if (out_dir is None) == (output_dir is None):
             raise UserError("give the output folder once: OUT_DIR or -o/--output")
+        check_output(out_dir or output_dir)
         paths = [str(p) for p in export_sample(name, out_dir or output_dir)]
         for p in paths:
             out.say(f"wrote {p}")

@@ -8,7 +8,7 @@ from typing import Optional
 
 import typer
 
-from .app import Json, Quiet, Verbose, _run, app, console, output
+from .app import Json, Quiet, Verbose, _run, app, check_output, console, output
 
 
 CONFIG_HELP = "A preset (tiny-cpu, tiny-gpu, full-8gpu) or a TrainConfig .json."
@@ -70,6 +70,7 @@ def train(
         if what not in (*STAGES, "all", "data"):
             raise ValueError(f"'{what}' is not a stage; choose one of {', '.join(STAGES)}, all or data")
         out = output(quiet, verbose, as_json)
+        check_output(output_dir)
         cfg = load_train_config(config)
         if what == "data":
             index = make_data(cfg, output_dir)

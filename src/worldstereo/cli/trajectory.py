@@ -7,7 +7,7 @@ from typing import Optional
 
 import typer
 
-from .app import Json, Quiet, UserError, Verbose, _run, app, output
+from .app import Json, Quiet, UserError, Verbose, _run, app, check_output, output
 
 trajectory_app = typer.Typer(help="Make, plot and convert camera trajectories.", no_args_is_help=True)
 app.add_typer(trajectory_app, name="trajectory")
@@ -69,6 +69,7 @@ def trajectory_make(
 
         if preset not in MAKE_PRESETS:
             raise UserError(f"preset {preset!r} is not one of {', '.join(MAKE_PRESETS)}")
+        check_output(output_path, "folder" if preset == "plan" else "file")
         K = _intrinsics(width, height, fov, intrinsics)
         if preset == "plan":
             output_path.mkdir(parents=True, exist_ok=True)
@@ -101,6 +102,7 @@ def trajectory_show(
         from ..camera import check_smoothness, load_trajectory
         from ..camera.plot import plot_trajectories
 
+        check_output(output_path, "file")
         trajs = [load_trajectory(f) for f in files]
         rough = [[int(s) for s in check_smoothness(t).rough_steps] for t in trajs]
         plot_trajectories(trajs, output_path)
@@ -131,6 +133,7 @@ def trajectory_convert(
     def body() -> None:
         from ..camera.formats import read_trajectory, write_trajectory
 
+        check_output(dst, "folder" if to_fmt == "colmap" else "file", "DST")
         traj = read_trajectory(src, from_fmt, width=width, height=height, fps=fps)
         write_trajectory(traj, dst, to_fmt, depth=depth)
         out.say(f"wrote {dst} ({len(traj)} frames, {from_fmt} -> {to_fmt})")

@@ -74,5 +74,5 @@ def tsdf_fuse(
     m = vol.extract_triangle_mesh()
     m.compute_vertex_normals()
     pcd = vol.extract_point_cloud()
-    log.info("TSDF voxel %.4g: %d vertices, %d faces, %d points", voxel, len(m.vertices), len(m.triangles), len(pcd.points))
+    log.info("TSDF voxel %.4g: raw mesh of %d vertices, %d faces (before refinement); %d points", voxel, len(m.vertices), len(m.triangles), len(pcd.points))
     return Mesh.from_open3d(m), PointCloud.from_open3d(pcd)
