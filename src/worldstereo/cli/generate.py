@@ -127,6 +127,10 @@ def generate(
         RunDirectory.precheck(output_dir, resume)
         if fov is not None and intrinsics is not None:
             raise UserError("give either --fov or --intrinsics, not both")
+        from ..pipelines.generators import GENERATORS
+
+        if generator not in GENERATORS:
+            raise UserError(f"--generator {generator!r} is not one of {', '.join(GENERATORS)}")
         if generator == "wan" and model_dir is None:
             raise UserError("--generator wan needs --model-dir DIR (a local diffusers-layout Wan2.1-I2V directory)")
         name = "warp" if generator == "warp" else str(model_dir) if model_dir else "worldstereo-tiny"
@@ -165,8 +169,14 @@ def demo(
     def body() -> None:
         from ..pipelines.api import WorldStereo
 
+        from ..data.samples import SPECS
         from ..pipelines.rundir import RunDirectory
 
+        if generator not in ("tiny", "warp"):
+            raise UserError(f"--generator {generator!r}: the demo runs 'tiny' (the default model) or 'warp'; "
+                            "use `worldstereo generate` for other generators")
+        if sample not in SPECS:
+            raise UserError(f"--sample {sample!r} is not a bundled sample; choose one of {', '.join(SPECS)}")
         _check_options(max_side, frames, seed=seed, device=device)
         RunDirectory.precheck(output_dir, resume=True)
         ws = WorldStereo.from_pretrained("warp" if generator == "warp" else "worldstereo-tiny", device=device,

@@ -31,7 +31,7 @@ class InputError(ValueError):
 def _exists(path: Path, what: str) -> Path:
     path = Path(path)
     if not path.exists():
-        raise InputError(f"{path}: no such {what} file")
+        raise InputError(f"{path}: no such {what} file; check the path")
     if path.is_dir():
         raise InputError(f"{path}: is a folder, expected a {what} file")
     return path
