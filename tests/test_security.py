@@ -199,3 +199,25 @@ def test_train_export_refuses_a_folder_it_did_not_write(tmp_path):
     with pytest.raises(ValueError, match="is not a model folder"):
         train_all(get_preset("tiny-cpu"), tmp_path / "train", stages=("base",), export=target)
     assert (target / "thesis.tex").read_text() == "keep" and not (tmp_path / "train").exists()
+
+
+def test_two_runs_into_one_folder_are_told_apart_by_the_lock(tmp_path):
+    from worldstereo.pipelines.rundir import run_lock
+
+    out = tmp_path / "run"
+    with run_lock(out):  # another process is writing this run
+        res = invoke("generate", "object", "-t", "orbit", "-o", out, *FAST)
+        one_line_error(res, "another worldstereo process is writing this run")
+        assert tree(out) == [".lock"]
+    res = invoke("generate", "object", "-t", "orbit", "-o", out, *FAST)  # released: the folder is usable
+    assert res.exit_code == 0, res.output
+
+
+def test_a_failed_start_leaves_no_folder_behind(tmp_path):
+    from worldstereo.pipelines.rundir import run_lock
+
+    out = tmp_path / "new" / "run"
+    with pytest.raises(RuntimeError):
+        with run_lock(out):
+            raise RuntimeError("validation failed before anything was written")
+    assert not out.exists()

@@ -21,7 +21,7 @@ from .depth import DepthBackend, depth_backend
 from .generators import GENERATORS, Generator, build_generator
 from . import limits
 from .inputs import InputError, check_panorama, load_depth, load_image, resolve_intrinsics
-from .rundir import RunDirectory
+from .rundir import RunDirectory, run_lock
 from .scene import Evaluator, ProgressCallback, SceneRun, SceneRunner
 from .scene_state import SceneState, resize_depth, resize_image
 from .video import write_frames, write_video
@@ -332,19 +332,20 @@ class WorldStereo:
             "trajectories": [hashlib.sha256(json.dumps(t.to_dict()).encode()).hexdigest()[:16] for t in plan],
             "trajectory_names": [t.name for t in plan],
         }
-        run = RunDirectory.open(output_dir, inputs, settings, resume=resume)
-        run.record.update({"input": prepared.record, "order": [t.name for t in plan]})
-        if state.plan_scales:  # presets brought nearer to stay clear of seen surfaces (1 = the paper's scale)
-            run.record["plan_scale"] = dict(state.plan_scales)
-        if self.generator.untrained:
-            run.record.setdefault("warnings", []).append(
-                f"the {self.generator.name} generator has untrained (random) weights: frames are not meaningful")
-        with atomic_path(run.path("input.png")) as tmp:
-            import imageio.v3 as iio
+        with run_lock(output_dir):
+            run = RunDirectory.open(output_dir, inputs, settings, resume=resume)
+            run.record.update({"input": prepared.record, "order": [t.name for t in plan]})
+            if state.plan_scales:  # presets brought nearer to stay clear of seen surfaces (1 = the paper's scale)
+                run.record["plan_scale"] = dict(state.plan_scales)
+            if self.generator.untrained:
+                run.record.setdefault("warnings", []).append(
+                    f"the {self.generator.name} generator has untrained (random) weights: frames are not meaningful")
+            with atomic_path(run.path("input.png")) as tmp:
+                import imageio.v3 as iio
 
-            iio.imwrite(tmp, (np.clip(state.image, 0, 1) * 255 + 0.5).astype(np.uint8), extension=".png")
-        run.save()
-        runner = SceneRunner(self.generator, run, state, use_ggm, use_ssm, evaluator=prepared.evaluator, steps=steps,
-                             guidance=guidance, seed=seed, progress=progress)
-        runner.run_all(plan, on_done=on_trajectory_done)
+                iio.imwrite(tmp, (np.clip(state.image, 0, 1) * 255 + 0.5).astype(np.uint8), extension=".png")
+            run.save()
+            runner = SceneRunner(self.generator, run, state, use_ggm, use_ssm, evaluator=prepared.evaluator, steps=steps,
+                                 guidance=guidance, seed=seed, progress=progress)
+            runner.run_all(plan, on_done=on_trajectory_done)
         return SceneRun(run.root, state, plan, run.record)

@@ -8,6 +8,7 @@ trusts a half-written or altered file. Every write is atomic.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -16,7 +17,7 @@ import time
 from functools import lru_cache
 from importlib import resources
 from pathlib import Path
-from typing import Any, Iterable, Optional
+from typing import Any, Iterable, Iterator, Optional
 
 import jsonschema
 
@@ -26,6 +27,8 @@ from ..safepath import UnsafePathError, check_name, inside, remove_tree
 
 RUN_SCHEMA = 1
 RECORD = "run.json"
+#: held (flock) by the process writing the run, so two processes never write one run folder
+LOCK = ".lock"
 
 
 class RunError(ValueError):
@@ -93,6 +96,45 @@ def read_record(root: str | os.PathLike) -> dict:
     return validate_record(data, str(path))
 
 
+def _empty(root: Path) -> bool:
+    return root.is_dir() and all(p.name == LOCK for p in root.iterdir())
+
+
+@contextlib.contextmanager
+def run_lock(root: str | os.PathLike) -> Iterator[Path]:
+    """Hold the run folder's lock while writing it: a second process on the same folder gets a
+    one-line :class:`RunError` instead of interleaving files with the first. A folder the lock had to
+    create is removed again when the block fails before writing anything else."""
+    root = Path(root)
+    created = not root.exists()
+    try:
+        root.mkdir(parents=True, exist_ok=True)
+        handle = open(root / LOCK, "a")
+    except OSError as exc:
+        raise RunError(f"{root}: cannot create the run folder ({exc.strerror}); choose another -o") from None
+    try:
+        import fcntl
+    except ImportError:  # no POSIX locks on this platform: runs are not guarded against each other
+        fcntl = None
+    if fcntl is not None:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            handle.close()
+            raise RunError(f"{root}: another worldstereo process is writing this run; wait for it to finish "
+                           "or choose another -o") from None
+    ok = False
+    try:
+        yield root
+        ok = True
+    finally:
+        handle.close()  # releases the lock
+        if not ok and created and _empty(root):
+            (root / LOCK).unlink(missing_ok=True)
+            with contextlib.suppress(OSError):
+                root.rmdir()
+
+
 def _check_writable(root: Path) -> None:
     try:
         root.mkdir(parents=True, exist_ok=True)
@@ -120,7 +162,7 @@ class RunDirectory:
             if not resume:
                 raise RunError(f"{root}: holds a previous run; pass --resume to continue it or choose another -o")
             read_record(root)
-        elif root.exists() and (not root.is_dir() or any(root.iterdir())):
+        elif root.exists() and not _empty(root):
             raise RunError(f"{root}: exists and is not an empty folder or a worldstereo run; choose another -o")
         else:
             parent = next((p for p in (root, *root.parents) if p.exists()), Path("."))
@@ -150,7 +192,7 @@ class RunDirectory:
             run.record["resumed"] = run.record.get("resumed", 0) + 1
             run.save()
             return run
-        if root.exists() and (not root.is_dir() or any(root.iterdir())):
+        if root.exists() and not _empty(root):
             raise RunError(f"{root}: exists and is not an empty folder or a worldstereo run; choose another -o")
         _check_writable(root)
         record = {
