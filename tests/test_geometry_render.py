@@ -173,7 +173,11 @@ def test_compiled_path_matches_torch_on_many_frames_and_points(radius):
         assert 0.2 < float(fast.mask.mean()) < 0.8  # partly covered views: culling has work to do
         assert torch.equal(fast.mask, slow.mask)
         both = fast.mask == 0
-        np.testing.assert_allclose(fast.rgb[both].numpy(), slow.rgb[both].numpy(), atol=1e-4)
+        # a point exactly on a splat's rim (integer radius, grid-aligned points) is in or out by one
+        # rounding step, which depends on whether the CPU fuses multiply-adds (the numba kernel is
+        # compiled for the host); its weight there is near zero, so colours differ by < 1e-3
+        np.testing.assert_allclose(fast.rgb[both].numpy(), slow.rgb[both].numpy(), atol=1e-3)
+        assert float((fast.rgb[both] - slow.rgb[both]).abs().gt(1e-4).float().mean()) < 1e-3
         np.testing.assert_allclose(fast.depth[both].numpy(), slow.depth[both].numpy(), rtol=1e-5)
         np.testing.assert_allclose(fast.xyz.numpy(), slow.xyz.numpy(), rtol=1e-5, atol=1e-4)
 

@@ -22,6 +22,14 @@ class JSONInputError(ValueError):
     """A JSON input is unreadable, too deep, or holds a non-finite number."""
 
 
+def json_path(parts) -> str:
+    """``a.b[3].c`` for the key/index path of a JSON value (e.g. a jsonschema error's ``absolute_path``)."""
+    out = ""
+    for p in parts:
+        out += f"[{p}]" if isinstance(p, int) else (f".{p}" if out else str(p))
+    return out or "(top level)"
+
+
 def _finite(text: str) -> float:
     value = float(text)
     if not math.isfinite(value):

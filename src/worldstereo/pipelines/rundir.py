@@ -61,19 +61,12 @@ def _schema() -> dict:
     return json.loads(resources.files("worldstereo.pipelines").joinpath("run.schema.json").read_text(encoding="utf-8"))
 
 
-def _where(parts) -> str:
-    out = ""
-    for p in parts:
-        out += f"[{p}]" if isinstance(p, int) else (f".{p}" if out else str(p))
-    return out or "(top level)"
-
-
 def validate_record(record: Any, source: str) -> dict:
     """``record`` if it has the shape of ``run.schema.json`` (and every recorded file lies inside the
     run), else :class:`RunError` naming ``source`` and the first bad field."""
     error = jsonschema.exceptions.best_match(jsonschema.Draft202012Validator(_schema()).iter_errors(record))
     if error is not None:
-        raise RunError(f"{source}: {_where(error.absolute_path)}: {error.message[:160]}; "
+        raise RunError(f"{source}: {jsonio.json_path(error.absolute_path)}: {error.message[:160]}; "
                        "this is not a run record this version can use, start a new run in another folder")
     for name, entry in record["trajectories"].items():
         for rel in entry.get("files", {}):
