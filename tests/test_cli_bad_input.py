@@ -74,7 +74,7 @@ ROWS = [
     # --- reconstruct ----------------------------------------------------------------------------
     ("reconstruct/output-is-a-file", ["reconstruct", "{run}", "-o", "{a_file}", "--method", "mvs"], "is a file"),
     ("reconstruct/output-read-only", ["reconstruct", "{run}", "-o", "{ro}/scene", "--method", "mvs"], "not writable"),
-    ("reconstruct/input-missing", ["reconstruct", "{new}/nothing", "-o", "{new}/scene"], "no such video"),
+    ("reconstruct/input-missing", ["reconstruct", "{new}/nothing", "-o", "{new}/scene"], "does not exist"),
     ("reconstruct/unknown-method", ["reconstruct", "{run}", "-o", "{new}/scene", "--method", "magic"], "is not one of"),
     ("reconstruct/resolution-0", ["reconstruct", "{run}", "-o", "{new}/scene", "--resolution", "0"], "resolution"),
     # --- export ---------------------------------------------------------------------------------

@@ -36,7 +36,7 @@ def reconstruct(
         check_output(output_dir)
         for p in inputs:
             if not p.exists():
-                raise UserError(f"{p}: no such video, frame folder or run directory; check the path")
+                raise UserError(f"{p}: does not exist; give a video file, a frame folder or a run directory")
         options = dict(method=method, resolution=resolution, point_cloud_density=density, depth_estimation=depth_estimation,
                        panoramic_input=panoramic, texture_resolution=texture_resolution, device=device)
         if neural_iterations is not None:
