@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import typer
@@ -70,9 +71,14 @@ def report(
     out = output(quiet, verbose, as_json)
 
     def body() -> None:
+        from ..pipelines.rundir import read_record
         from ..viewer.report import collect_warnings, write_report
         from ..viewer.rundata import load_run
 
+        read_record(run_dir)  # a folder that is not a run gets nothing written into it
+        if not os.access(run_dir, os.W_OK | os.X_OK):
+            raise UserError(f"{run_dir}: the run folder is not writable, so report.md cannot go there; "
+                            "copy the run somewhere writable")
         md = write_report(run_dir)
         out.say(f"wrote {md} and {md.with_suffix('.html')}")
         out.result({"run": str(run_dir), "markdown": str(md), "html": str(md.with_suffix(".html")),
