@@ -80,6 +80,8 @@ def read_record(root: str | os.PathLike) -> dict:
     """The validated ``run.json`` of the run in ``root``; :class:`RunError` (one line) when ``root``
     holds no run or a record of the wrong shape."""
     path = Path(root) / RECORD
+    if not Path(root).is_dir():
+        raise RunError(f"{root}: not a folder; pass a worldstereo run directory (the -o folder of `worldstereo generate`)")
     if not path.is_file():
         raise RunError(f"{root}: not a worldstereo run (no {RECORD}); give the -o folder of `worldstereo generate`")
     try:
