@@ -21,7 +21,7 @@ POSES = ("pycolmap", "pose-head", "given")
 def _bench(kind: str, out: Path, quick: bool, generator: list[str], model_dir: Optional[Path], as_json: bool,
            seed: int, poses: str) -> None:
     def body() -> None:
-        from ..eval.bench import BENCHES, GeneratorSpec, get_suite, write_report
+        from ..bench import BENCHES, GeneratorSpec, get_suite, write_report
         from ..pipelines.generators import GENERATORS
 
         check_output(out, option="--out")

@@ -1,5 +1,7 @@
-"""Evaluation: camera accuracy, image quality, point-cloud accuracy (REFERENCE.md definitions), cross-trajectory
-consistency, and the benchmark runners (``eval.bench``)."""
+"""Evaluation metrics: camera accuracy, image quality, point-cloud accuracy (REFERENCE.md definitions),
+cross-trajectory consistency and synthetic ground truth. Pure functions of arrays, cameras and scenes,
+below ``pipelines`` (which scores runs with them); the benchmark runners that build pipelines live a
+floor up, in :mod:`worldstereo.bench`."""
 
 from .camera_metrics import ate, camera_metrics, pose_auc, rot_err, trans_err
 from .lpips import LPIPSAlex, load_lpips, lpips

@@ -17,7 +17,7 @@ from typing import Any, Optional, Sequence
 
 import numpy as np
 
-from ..pointcloud_metrics import align_by_first_camera, f_score, f_score_auc, f_score_curve
+from ..eval.pointcloud_metrics import align_by_first_camera, f_score, f_score_auc, f_score_curve
 from .common import (BenchStore, GeneratorSpec, Progress, build_pipeline, camera_scores, ground_truth, load_view,
                      mean_of, run_scene)
 from .suites import MEMORY_SETTINGS, Suite, camera_trajectories, plan_trajectories
@@ -86,8 +86,8 @@ def gt_cloud(scene: str, cameras: Any) -> np.ndarray:
 
 def run_recon(out: Path, suite: Suite, generators: Sequence[GeneratorSpec], seed: int = 0, poses: str = "pycolmap",
               settings: Sequence[str] = tuple(MEMORY_SETTINGS), progress: Optional[Progress] = None) -> dict:
-    from ...camera import Cameras
-    from ...reconstruction import ReconstructionConfig, reconstruct_scene
+    from ..camera import Cameras
+    from ..reconstruction import ReconstructionConfig, reconstruct_scene
 
     store = BenchStore(out, "recon", {**_settings(suite, generators, seed, poses), "memory": list(settings)}, progress)
     for gen in generators:

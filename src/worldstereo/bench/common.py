@@ -13,11 +13,11 @@ from typing import Any, Callable, Optional, Sequence
 
 import numpy as np
 
-from ...atomic import atomic_write_json
-from ...camera import Cameras, load_trajectory
-from ..camera_metrics import camera_metrics
-from ..consistency import TrajectoryView
-from ..poses import estimate_cameras
+from ..atomic import atomic_write_json
+from ..camera import Cameras, load_trajectory
+from ..eval.camera_metrics import camera_metrics
+from ..eval.consistency import TrajectoryView
+from ..eval.poses import estimate_cameras
 from .suites import Suite
 
 log = logging.getLogger(__name__)
@@ -112,8 +112,8 @@ class GeneratorSpec:
 
 def build_pipeline(spec: GeneratorSpec, side: int, sampler: Optional[str] = None) -> Any:
     """A ``WorldStereo`` for ``spec`` at long side ``side`` (learned generators use their native size)."""
-    from ...pipelines.api import DEFAULT_MODEL, WorldStereo, bundled_models
-    from ...pipelines.generators import build_generator
+    from ..pipelines.api import DEFAULT_MODEL, WorldStereo, bundled_models
+    from ..pipelines.generators import build_generator
 
     if not spec.learned:
         return WorldStereo.from_pretrained("warp", max_side=side)
@@ -127,7 +127,7 @@ def build_pipeline(spec: GeneratorSpec, side: int, sampler: Optional[str] = None
 
 
 def sample_dir(name: str) -> Path:
-    from ...data.samples import SPECS, samples_dir
+    from ..data.samples import SPECS, samples_dir
 
     if name not in SPECS:
         raise ValueError(f"bench scene {name!r} is not a bundled sample ({', '.join(SPECS)})")
@@ -135,8 +135,8 @@ def sample_dir(name: str) -> Path:
 
 
 def ground_truth(scene: str) -> Any:
-    from ...data.samples import read_sample
-    from ..groundtruth import SyntheticGroundTruth
+    from ..data.samples import read_sample
+    from ..eval.groundtruth import SyntheticGroundTruth
 
     return SyntheticGroundTruth.from_meta(read_sample(sample_dir(scene)).meta)
 
@@ -146,7 +146,7 @@ def run_scene(ws: Any, scene: str, trajectories: Sequence[Any], out: Path, suite
     """Generate ``trajectories`` (in order) from the scene's image into the run directory ``out``
     (resumed per trajectory when it exists). The unit's folder is named by the scene and generator,
     so both must be safe names."""
-    from ...safepath import check_name
+    from ..safepath import check_name
 
     check_name(scene, "bench scene")
     check_name(getattr(getattr(ws, "generator", None), "name", "generator"), "generator name")
@@ -156,7 +156,7 @@ def run_scene(ws: Any, scene: str, trajectories: Sequence[Any], out: Path, suite
 
 def load_view(run: Any, name: str) -> TrajectoryView:
     """A finished trajectory's frames, cache depth and cameras from its run directory."""
-    from ...pipelines.video import read_frames
+    from ..pipelines.video import read_frames
 
     d = run.trajectory_dir(name)
     frames = read_frames(d / "frames").astype(np.float32) / 255.0

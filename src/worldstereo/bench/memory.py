@@ -23,8 +23,8 @@ from typing import Optional, Sequence
 
 import numpy as np
 
-from ..consistency import cross_trajectory_consistency, matching_frames
-from ..image_metrics import psnr, ssim
+from ..eval.consistency import cross_trajectory_consistency, matching_frames
+from ..eval.image_metrics import psnr, ssim
 from .common import (BenchStore, GeneratorSpec, Progress, build_pipeline, camera_scores, ground_truth, load_view,
                      mean_of, run_scene, sample_dir)
 from .runners import _model_of, _settings
@@ -34,7 +34,7 @@ from .suites import ABLATION_ROWS, Suite, plan_trajectories, revisit_trajectorie
 def revisited_frames(trajectories: Sequence, scene_depth: float, min_iou: float) -> dict[str, list[int]]:
     """Per trajectory, the frames (>= 1) that overlap an earlier trajectory's generated frame by at least
     ``min_iou`` but the input view by less: what they show, only an earlier generation has shown."""
-    from ...geometry import frustum_overlap
+    from ..geometry import frustum_overlap
 
     out: dict[str, list[int]] = {}
     for j, later in enumerate(trajectories):
@@ -116,7 +116,7 @@ def _order_unit(out: Path, suite: Suite, gen: GeneratorSpec, scene: str, order: 
 
 def _input_only_unit(suite: Suite, gen: GeneratorSpec, scene: str) -> dict:
     """Each plan trajectory's overlapping-FoV score against the initial bank (no generation)."""
-    from ...pipelines.scene_state import SSM_EVERY
+    from ..pipelines.scene_state import SSM_EVERY
 
     ws = build_pipeline(gen, suite.side)
     state = ws.prepare(str(sample_dir(scene))).state

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Optional, Sequence
 
-from ...atomic import atomic_path
+from ..atomic import atomic_path
 
 CAMERA_UNITS = "RotErr / TransErr: CamI2V convention (sum over frames, radians, each trajectory scaled by its max ‖t‖); ATE: Sim(3)-aligned RMSE of camera centres."
 
