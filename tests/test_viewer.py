@@ -22,7 +22,7 @@ from worldstereo.atomic import atomic_write_bytes
 from worldstereo.camera import load_trajectory
 from worldstereo.viewer import RunServer, load_run, write_viewer
 from worldstereo.viewer.html import subsample_points, viewer_data
-from worldstereo.viewer.rundata import read_ply_mesh, read_ply_points
+from worldstereo.viewer.rundata import NotARunError, read_ply_mesh, read_ply_points
 
 REPO = Path(__file__).resolve().parents[1]
 CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--use-gl=swiftshader", "--enable-unsafe-swiftshader",
@@ -284,10 +284,54 @@ def test_server_answers_byte_ranges(runs):
             assert r.status == 200 and r.read() == data
 
 
-def test_empty_folder_gives_a_page_that_says_everything_is_missing(tmp_path):
+def test_a_bare_run_record_gives_a_page_that_says_everything_is_missing(tmp_path):
+    (tmp_path / "run.json").write_text('{"schema": 1, "trajectories": {}}')
     page = write_viewer(tmp_path).read_text()
     data = json.loads(re.search(r'<script type="application/json" id="run-data">(.*?)</script>', page, re.S).group(1))
     assert data["layers"] == {} and data["trajectories"] == [] and data["bank"] == []
-    assert {"run.json: not written", "cache.ply: not written", "memory/bank.json: not written"} <= set(data["missing"])
-    with pytest.raises(ValueError, match="not a folder"):
+    assert {"cache.ply: not written", "memory/bank.json: not written", "input.png: not written"} <= set(data["missing"])
+
+
+@pytest.mark.parametrize("record, message", [
+    (None, "not a worldstereo run (no run.json)"),
+    ("[1, 2]", "not a worldstereo run record"),
+    ('{"schema": "1", "trajectories": {}}', "not a worldstereo run record"),
+    ('{"schema": 1, "trajectories": []}', "not a worldstereo run record"),
+    ('{"schema": 1, ', "not valid JSON"),
+])
+def test_a_folder_that_is_not_a_run_is_refused_before_writing(tmp_path, record, message):
+    if record is not None:
+        (tmp_path / "run.json").write_text(record)
+    before = sorted(tmp_path.iterdir())
+    with pytest.raises(NotARunError, match=re.escape(message)):
+        write_viewer(tmp_path)
+    assert sorted(tmp_path.iterdir()) == before
+    with pytest.raises(NotARunError, match="not a folder"):
         write_viewer(tmp_path / "absent")
+
+
+def test_bank_cameras_are_read_as_memory_bank_writes_them(tmp_path):
+    """memory/bank.json holds ``Cameras.to_dict()`` of one camera (K (1, 3, 3)); the viewer reads that shape
+    (issue 19: it expected (3, 3) and dropped every bank frame), and a frame holding two cameras is refused."""
+    from worldstereo.camera import Cameras, intrinsics_from_fov
+    from worldstereo.memory import MemoryBank
+
+    cams = Cameras.identity(intrinsics_from_fov(60.0, 16, 12), 16, 12, 2)
+    moved = cams.cam_from_world.copy()
+    moved[1, 0, 3] = 0.5
+    cams = Cameras(cams.K, moved, 16, 12)
+    bank = MemoryBank()
+    bank.add(np.zeros((12, 16, 3), np.float32), cams[0], source="input")
+    bank.add(np.ones((12, 16, 3), np.float32), cams[1], source="orbit", index=4)
+    (tmp_path / "run.json").write_text('{"schema": 1, "trajectories": {}}')
+    bank.save(tmp_path / "memory")
+    run = load_run(tmp_path)
+    assert [b.source for b in run.bank] == ["input", "orbit"] and not any("bank" in m for m in run.missing)
+    assert run.bank[1].image == "memory/frame_0001.png"
+    np.testing.assert_allclose(run.bank[1].camera.cam_from_world, cams[1].cam_from_world)
+    meta = json.loads((tmp_path / "memory/bank.json").read_text())
+    meta["frames"][1]["camera"] = cams.to_dict()
+    (tmp_path / "memory/bank.json").write_text(json.dumps(meta))
+    run = load_run(tmp_path)
+    assert len(run.bank) == 1
+    assert "memory/bank.json: frame 1 has no valid camera (holds 2 cameras, a bank frame has one)" in run.missing
