@@ -16,20 +16,27 @@ def view(
     run_dir: Path = typer.Argument(..., help="A run directory (holds run.json)."),
     port: int = typer.Option(8000, "--port", "-p", help="Port on 127.0.0.1 (0 = any free port)."),
     no_browser: bool = typer.Option(False, "--no-browser", help="Do not open a web browser."),
-    rebuild: bool = typer.Option(False, "--rebuild", help="Rewrite viewer.html even if it exists."),
+    rebuild: bool = typer.Option(False, "--rebuild", help="Rewrite viewer.html even if it is this version's."),
     quiet: Quiet = False,
     verbose: Verbose = False,
 ) -> None:
-    """Serve a run's viewer.html on 127.0.0.1 (writing it if missing) until Ctrl-C; prints its URL on stdout."""
+    """Serve a run's viewer.html and its own output files on 127.0.0.1 (writing the page if missing or
+    from another version) until Ctrl-C; prints its URL on stdout."""
     out = output(quiet, verbose)
     state = {}
 
     def body() -> None:
         from ..viewer import RunServer, write_viewer
+        from ..viewer.html import page_is_current
+        from ..viewer.rundata import read_run_record
 
-        if not run_dir.is_dir():
-            raise UserError(f"{run_dir}: not a folder; pass a worldstereo run directory")
-        if rebuild or not (run_dir / "viewer.html").is_file():
+        read_run_record(run_dir)  # a folder that is not a run gets nothing written into it, and is not served
+        page = run_dir / "viewer.html"
+        # A page from another version (or not ours) would be blocked by this version's CSP: rewrite it.
+        if rebuild or not page_is_current(page):
+            if not os.access(run_dir, os.W_OK | os.X_OK):
+                raise UserError(f"{run_dir}: the run folder is not writable, so viewer.html cannot be written there; "
+                                "copy the run somewhere writable")
             out.say(f"wrote {write_viewer(run_dir)}")
         state["server"] = RunServer(run_dir, port).start()
 
