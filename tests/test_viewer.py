@@ -35,6 +35,20 @@ def runs(tmp_path_factory):
     return session_runs(tmp_path_factory)
 
 
+@pytest.fixture(scope="module")
+def warp_run(tmp_path_factory):
+    """A real (small) run: the demo's pipeline with the warp generator, reconstruction and viewer page."""
+    from typer.testing import CliRunner
+
+    from worldstereo.cli import app
+
+    out = tmp_path_factory.mktemp("warp") / "run"
+    result = CliRunner().invoke(app, ["demo", "--generator", "warp", "--max-side", "64", "--frames", "5",
+                                      "-o", str(out), "--quiet"])
+    assert result.exit_code == 0, result.output
+    return out
+
+
 def _chromium() -> str:
     exe = shutil.which("chromium") or shutil.which("chromium-browser")
     if exe is None:
@@ -334,3 +348,33 @@ def test_bank_cameras_are_read_as_memory_bank_writes_them(tmp_path):
     run = load_run(tmp_path)
     assert len(run.bank) == 1
     assert "memory/bank.json: frame 1 has no valid camera (holds 2 cameras, a bank frame has one)" in run.missing
+
+
+def test_real_run_has_nothing_missing_and_draws_its_memory_bank(warp_run, tmp_path):
+    """Issue 19: after a real run the viewer listed every bank frame as 'no valid camera' and drew no bank frustum."""
+    import imageio.v3 as iio
+
+    from worldstereo.memory import MemoryBank
+
+    assert load_run(warp_run).missing == []
+    bank = MemoryBank.load(warp_run / "memory")
+    page = (warp_run / "viewer.html").read_text()
+    data = json.loads(re.search(r'<script type="application/json" id="run-data">(.*?)</script>', page, re.S).group(1))
+    assert data["missing"] == [] and len(data["bank"]) == len(bank) > 1
+    corners = np.asarray([b["corners"] for b in data["bank"]]).reshape(-1, 5, 3)
+    np.testing.assert_allclose(corners[:, 0], np.concatenate([f.camera.centers for f in bank.frames]), atol=1e-4)
+    assert [b["image"] for b in data["bank"]] == [f"memory/frame_{i:04d}.png" for i in range(len(bank))]
+    shots = {}
+    with RunServer(warp_run) as server:
+        for show in ("1", "0"):
+            url = server.url + f"viewer.html?layers=none&bank={show}"
+            assert _state(_browse(url, tmp_path)).attrs["data-bank-frustums"] == (str(len(bank)) if show == "1" else "0")
+            shots[show] = tmp_path / f"bank{show}.png"
+            _browse(url, tmp_path, screenshot=shots[show])
+    with_bank, without = (iio.imread(shots[k])[80:640, :, :3].astype(int) for k in ("1", "0"))
+    # the bank's grey frustums change pixels of the 3D view (they overlap the trajectories' own frustums,
+    # so changed pixels are counted rather than non-background ones)
+    assert (np.abs(with_bank - without).sum(-1) > 30).sum() > 100
+    keep = os.environ.get("WORLDSTEREO_SCREENSHOTS")
+    if keep:
+        atomic_write_bytes(Path(keep) / "viewer-bank.png", shots["1"].read_bytes())

@@ -2,7 +2,7 @@
 // World axes are OpenCV (x right, y down, z forward), so the orbit camera's "up" is -y.
 // State for tests and scripts is mirrored on <body>: data-highlight="traj:frame",
 // data-highlight-center="x,y,z", data-reference="bank index or empty", data-video-times,
-// data-layers="layer:count,…" (visible ones), data-nonblank, data-ready.
+// data-layers="layer:count,…" (visible ones), data-bank-frustums (drawn), data-nonblank, data-ready.
 // Run data is untrusted: it reaches the DOM only as text (textContent, new Option, attributes set
 // one by one), never as markup, and file paths become URLs one encoded component at a time.
 // A classic script (not a module) so it runs from disk too; html.py turns three.js into globalThis.THREE.
@@ -96,7 +96,12 @@ for (const t of data.trajectories) {
   const path = range(t.n).map((f) => new THREE.Vector3().fromArray(t.corners, f * 15));
   scene.add(new THREE.Line(new THREE.BufferGeometry().setFromPoints(path), new THREE.LineBasicMaterial({ color: t.color })));
 }
-for (const b of data.bank) scene.add(lines(frustumSegments(b.corners, [0]), BANK, 0.6));
+// The memory bank's frames as grey frustums; ?bank=0 hides them (to compare a view with and without).
+const bankFrustums = new THREE.Group();
+for (const b of data.bank) bankFrustums.add(lines(frustumSegments(b.corners, [0]), BANK, 0.6));
+bankFrustums.visible = params.get("bank") !== "0";
+scene.add(bankFrustums);
+document.body.dataset.bankFrustums = String(bankFrustums.visible ? bankFrustums.children.length : 0);
 
 const current = lines(frustumSegments(data.trajectories[0]?.corners ?? new Array(15).fill(0), [0], 1.8), CURRENT);
 const reference = lines(frustumSegments(new Array(15).fill(0), [0], 1.8), REFERENCE);
