@@ -244,3 +244,27 @@ def test_page_is_current_only_for_this_versions_page(run, tmp_path):
     shutil.copy(run / "viewer.html", old)
     old.write_text(old.read_text().replace("use strict", "use  strict", 1))
     assert not page_is_current(old)
+
+
+def test_view_on_a_read_only_file_system(tmp_path):
+    """A real read-only run (a tmpfs remounted read-only, as root) gets the same one line from `view`, and
+    write_viewer's own error is one line naming viewer.html."""
+    import subprocess
+
+    folder = tmp_path / "ro"
+    folder.mkdir()
+    if os.geteuid() != 0:
+        pytest.skip("needs root to mount a read-only tmpfs (the os.access test above covers the message)")
+    assert subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", str(folder)]).returncode == 0
+    try:
+        (folder / "run.json").write_text('{"schema": 1, "trajectories": {}}')
+        assert subprocess.run(["mount", "-o", "remount,ro", str(folder)]).returncode == 0
+        result = CliRunner().invoke(app, ["view", str(folder), "--port", "0", "--no-browser"])
+        lines = result.output.strip().splitlines()
+        assert result.exit_code == 2 and len(lines) == 1 and "not writable" in lines[0], result.output
+        with pytest.raises(ValueError, match="viewer.html") as err:
+            write_viewer(folder)
+        assert "\n" not in str(err.value)
+        assert sorted(p.name for p in folder.iterdir()) == ["run.json"]
+    finally:
+        subprocess.run(["umount", str(folder)])
