@@ -14,7 +14,6 @@ web page, so the server is narrow on purpose:
 
 from __future__ import annotations
 
-import io
 import logging
 import os
 import re
