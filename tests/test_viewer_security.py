@@ -28,7 +28,9 @@ IMG_NAME = "<img src=x onerror=\"document.body.dataset.pwned='img'\">"  # no "/"
 
 @pytest.fixture(scope="module")
 def run(tmp_path_factory):
-    return write_fake_run(tmp_path_factory.mktemp("secure") / "run")
+    root = write_fake_run(tmp_path_factory.mktemp("secure") / "run")
+    write_viewer(root)
+    return root
 
 
 @pytest.fixture(scope="module")
