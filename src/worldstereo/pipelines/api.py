@@ -20,7 +20,7 @@ from ..safepath import check_name
 from .depth import DepthBackend, depth_backend
 from .generators import GENERATORS, Generator, build_generator
 from . import limits
-from .inputs import InputError, check_panorama, load_depth, load_image, resolve_intrinsics
+from .inputs import InputError, check_panorama, load_image, resolve_intrinsics
 from .rundir import RunDirectory, run_lock
 from .scene import Evaluator, ProgressCallback, SceneRun, SceneRunner
 from .scene_state import SceneState, resize_depth, resize_image

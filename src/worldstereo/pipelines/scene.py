@@ -198,7 +198,7 @@ class SceneRunner:
         first_todo = next((i for i, t in enumerate(trajectories) if not self.run.is_done(t.name)), len(trajectories))
         for i, traj in enumerate(trajectories):
             report = check_smoothness(traj)
-            entry = self.run.entry(traj.name)
+            self.run.entry(traj.name)  # registers it in the record (status pending) before any work
             if i < first_todo:  # finished earlier: replay its memory update from its files
                 log.info("trajectory %s: done earlier, replaying its memory update", traj.name)
                 frames, depth, cams, merge = self.load(traj)
