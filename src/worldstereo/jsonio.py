@@ -93,7 +93,9 @@ def check(data: Any, schema: dict, source: str, fix: str = "") -> Any:
 
     error = jsonschema.exceptions.best_match(jsonschema.Draft202012Validator(schema).iter_errors(data))
     if error is not None:
-        message = error.message[:160].replace("\n", " ")
+        message = error.message.replace("\n", " ")
+        if len(message) > 160:  # jsonschema starts with the value's repr, which can be the whole file
+            message = f"does not meet '{error.validator}': {str(error.validator_value)[:80]}"
         raise JSONInputError(f"{source}: {json_path(error.absolute_path)}: {message}" + (f"; {fix}" if fix else ""))
     return data
 

@@ -79,8 +79,9 @@ def _validate_cam_from_world(T: np.ndarray) -> None:
         if not np.allclose(m[3], [0.0, 0.0, 0.0, 1.0], atol=1e-9):
             raise CameraValidationError("cam_from_world", i, "last row must be [0, 0, 0, 1]")
         R = m[:3, :3]
-        err = np.abs(R.T @ R - eye).max()
-        if err > ROTATION_TOL:
+        with np.errstate(over="ignore", invalid="ignore"):  # huge entries give inf/NaN here: not orthonormal
+            err = np.abs(R.T @ R - eye).max()
+        if not err <= ROTATION_TOL:
             raise CameraValidationError(
                 "cam_from_world", i, f"rotation is not orthonormal (max |R^T R - I| = {err:.2g} > {ROTATION_TOL:g})"
             )

@@ -10,8 +10,6 @@ from functools import lru_cache
 from importlib import resources
 from pathlib import Path
 
-import jsonschema
-
 from .. import jsonio
 from ..atomic import atomic_write_json
 from ..safepath import UnsafeNameError, check_name
@@ -82,11 +80,10 @@ class CameraTrajectory:
         """Validate against the schema, then the camera rules; errors name ``source`` and the JSON path."""
         if isinstance(data, dict) and "name" in data:
             checked_name(data["name"], source)  # before the schema: its message says how to fix a name
-        validator = jsonschema.Draft202012Validator(_schema())
-        error = jsonschema.exceptions.best_match(validator.iter_errors(data))
-        if error is not None:
-            raise TrajectoryFileError(f"{source}: {jsonio.json_path(error.absolute_path)}: {error.message[:160]}; "
-                                      "see trajectory.schema.json or write one with `worldstereo trajectory make`")
+        try:
+            jsonio.check(data, _schema(), source, "see trajectory.schema.json or write one with `worldstereo trajectory make`")
+        except jsonio.JSONInputError as exc:
+            raise TrajectoryFileError(str(exc)) from None
         fps = checked_fps(data["fps"], source)
         try:
             cams = Cameras(

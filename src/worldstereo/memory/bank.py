@@ -282,9 +282,12 @@ class MemoryBank:
                 camera = Cameras.from_dict(e["camera"])
             except CameraValidationError as exc:
                 raise jsonio.JSONInputError(f"{src}: {where}.camera.{exc}") from None
+            if len(camera) != 1:
+                raise jsonio.JSONInputError(f"{src}: {where}.camera: holds {len(camera)} cameras, a bank frame has one")
             img = _read_png(folder, e["image"], src, f"{where}.image", iio).astype(np.float32) / 255.0
-            if img.ndim != 3 or img.shape[2] not in (3, 4):
-                raise jsonio.JSONInputError(f"{src}: {where}.image: {e['image']} is not an RGB image (shape {img.shape})")
+            if img.ndim != 3 or img.shape[2] not in (3, 4) or img.shape[:2] != (camera.height, camera.width):
+                raise jsonio.JSONInputError(f"{src}: {where}.image: {e['image']} is not a {camera.width}x{camera.height} "
+                                            f"RGB image as its camera says (shape {img.shape}); start a new run")
             depth = None
             if e.get("depth") is not None:
                 if "depth_scale" not in e:

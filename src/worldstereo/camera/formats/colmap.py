@@ -85,8 +85,10 @@ def read_colmap(folder: str | os.PathLike, fps: float = 16.0) -> CameraTrajector
         if cam_id not in cameras:
             raise TrajectoryFileError(f"{where}: CAMERA_ID {cam_id} is not in cameras.txt")
         q = np.array([qx, qy, qz, qw])
-        if not np.isfinite(q).all() or abs(np.linalg.norm(q) - 1) > 1e-3:
-            raise TrajectoryFileError(f"{where}: quaternion is not unit length (|q| = {np.linalg.norm(q):.4g})")
+        with np.errstate(over="ignore", invalid="ignore"):  # |q| of 1e200 or inf is inf/NaN: not unit
+            norm = float(np.linalg.norm(q))
+        if not abs(norm - 1) <= 1e-3:
+            raise TrajectoryFileError(f"{where}: quaternion is not unit length (|q| = {norm:.4g}); write QW QX QY QZ of a rotation")
         T = np.eye(4)
         T[:3, :3] = Rotation.from_quat(q).as_matrix()
         T[:3, 3] = (tx, ty, tz)
