@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import copy
 import json
+import math
 import os
 import sys
 from collections import Counter
@@ -90,7 +91,8 @@ def _mutate_json(draw, valid: Any) -> bytes:
             new = draw(JSON_VALUES)
         elif op == "number":
             old = _get(doc, path)
-            base = old if isinstance(old, (int, float)) and not isinstance(old, bool) else 1
+            numeric = isinstance(old, (int, float)) and not isinstance(old, bool) and abs(old) < 1e300
+            base = float(old) if numeric else 1.0
             new = draw(st.sampled_from([-base, 0, base * 1e300, base + 0.5, base * 10**6, int(base) * 2**40]))
         elif op == "shape":
             old = _get(doc, path)

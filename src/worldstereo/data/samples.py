@@ -153,7 +153,7 @@ def read_sample(folder: str | Path, name: str | None = None) -> Sample:
         try:
             Cameras(k["K"], np.eye(4), k["width"], k["height"])  # validates K
         except CameraValidationError as exc:
-            raise jsonio.JSONInputError(f"{k_src}: {exc}") from None
+            raise jsonio.JSONInputError(f"{k_src}: {exc}; write K in pixels of image.png") from None
         K = np.asarray(k["K"], dtype=np.float64)
     return Sample(name or meta.get("name", folder.name), image[..., :3], depth, K, meta)
 

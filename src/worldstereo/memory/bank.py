@@ -281,9 +281,9 @@ class MemoryBank:
             try:
                 camera = Cameras.from_dict(e["camera"])
             except CameraValidationError as exc:
-                raise jsonio.JSONInputError(f"{src}: {where}.camera.{exc}") from None
+                raise jsonio.JSONInputError(f"{src}: {where}.camera.{exc}; start a new run") from None
             if len(camera) != 1:
-                raise jsonio.JSONInputError(f"{src}: {where}.camera: holds {len(camera)} cameras, a bank frame has one")
+                raise jsonio.JSONInputError(f"{src}: {where}.camera: holds {len(camera)} cameras, a bank frame has one; start a new run")
             img = _read_png(folder, e["image"], src, f"{where}.image", iio).astype(np.float32) / 255.0
             if img.ndim != 3 or img.shape[2] not in (3, 4) or img.shape[:2] != (camera.height, camera.width):
                 raise jsonio.JSONInputError(f"{src}: {where}.image: {e['image']} is not a {camera.width}x{camera.height} "
@@ -291,10 +291,10 @@ class MemoryBank:
             depth = None
             if e.get("depth") is not None:
                 if "depth_scale" not in e:
-                    raise jsonio.JSONInputError(f"{src}: {where}.depth_scale: missing (needed with depth)")
+                    raise jsonio.JSONInputError(f"{src}: {where}.depth_scale: missing (needed with depth); start a new run")
                 depth = _read_png(folder, e["depth"], src, f"{where}.depth", iio).astype(np.float32) * np.float32(e["depth_scale"])
                 if depth.shape != img.shape[:2]:
-                    raise jsonio.JSONInputError(f"{src}: {where}.depth: {e['depth']} is {depth.shape}, its image {img.shape[:2]}")
+                    raise jsonio.JSONInputError(f"{src}: {where}.depth: {e['depth']} is {depth.shape}, its image {img.shape[:2]}; start a new run")
             bank.frames.append(BankFrame(img[..., :3], camera, depth, e.get("source", "input"), e.get("index", 0)))
         return bank
 

@@ -48,16 +48,16 @@ def require(data: Any, key: str, source: str, where: str = "") -> Any:
     loc = f"{where}.{key}" if where else key
     if not isinstance(data, dict):
         raise TrajectoryFileError(f"{source}: {where or '(top level)'}: expected a JSON object with {key!r}, "
-                                  f"got {type(data).__name__}")
+                                  f"got {type(data).__name__}; is this the right file and --from format?")
     if key not in data:
-        raise TrajectoryFileError(f"{source}: {loc}: missing")
+        raise TrajectoryFileError(f"{source}: {loc}: missing; add it (formats: docs/trajectories.md)")
     return data[key]
 
 
 def number(value: Any, source: str, where: str) -> float:
     """A finite JSON number (not a bool or a string)."""
     if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)) or not math.isfinite(value):
-        raise TrajectoryFileError(f"{source}: {where}: expected a finite number, got {_show(value)}")
+        raise TrajectoryFileError(f"{source}: {where}: expected a finite number, got {_show(value)}; write a plain number")
     return float(value)
 
 
@@ -65,7 +65,7 @@ def size(value: Any, source: str, where: str) -> int:
     """An image side in pixels: an integer (``640`` or ``640.0``) in [1, MAX_SIDE]."""
     v = number(value, source, where)
     if v != int(v) or not 1 <= v <= MAX_SIDE:
-        raise TrajectoryFileError(f"{source}: {where}: expected a whole number of pixels in [1, {MAX_SIDE}], got {_show(value)}")
+        raise TrajectoryFileError(f"{source}: {where}: expected a whole number of pixels in [1, {MAX_SIDE}], got {_show(value)}; write the image size")
     return int(v)
 
 
@@ -77,11 +77,11 @@ def array(value: Any, shape: tuple, source: str, where: str) -> np.ndarray:
     except (ValueError, TypeError, OverflowError):  # ragged lists, ints too big for any dtype
         a = None
     if a is None or a.dtype.kind not in "iuf":
-        raise TrajectoryFileError(f"{source}: {where}: expected a {want} array of numbers")
+        raise TrajectoryFileError(f"{source}: {where}: expected a {want} array of numbers; write nested lists of numbers")
     if a.ndim != len(shape) or any(s != -1 and s != n for s, n in zip(shape, a.shape)):
-        raise TrajectoryFileError(f"{source}: {where}: expected a {want} array, got shape {a.shape}")
+        raise TrajectoryFileError(f"{source}: {where}: expected a {want} array, got shape {a.shape}; fix the matrix size")
     if a.ndim and shape[0] == -1 and not 1 <= len(a) <= MAX_FRAMES:
-        raise TrajectoryFileError(f"{source}: {where}: expected 1 to {MAX_FRAMES} frames, got {len(a)}")
+        raise TrajectoryFileError(f"{source}: {where}: expected 1 to {MAX_FRAMES} frames, got {len(a)}; split a longer file")
     a = a.astype(np.float64)
     if not np.isfinite(a).all():
         raise TrajectoryFileError(f"{source}: {where}: holds a non-finite number; write finite numbers")
@@ -113,7 +113,7 @@ def trajectory(K: Any, cam_from_world: Any, width: int, height: int, source: str
     """Build and check the trajectory a converter read; a camera error names ``source`` and the
     format's own field (``fields`` maps ``K`` / ``cam_from_world`` to it, ``at(i, field)`` places frame ``i``)."""
     if not 1 <= len(cam_from_world) <= MAX_FRAMES:
-        raise TrajectoryFileError(f"{source}: expected 1 to {MAX_FRAMES} frames, got {len(cam_from_world)}")
+        raise TrajectoryFileError(f"{source}: expected 1 to {MAX_FRAMES} frames, got {len(cam_from_world)}; split a longer file")
     fps = checked_fps(fps, source)
     try:
         cams = Cameras(K, cam_from_world, width, height)

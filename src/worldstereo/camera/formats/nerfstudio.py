@@ -28,19 +28,19 @@ def read_nerfstudio(path: str | os.PathLike, fps: float = 16.0) -> CameraTraject
     data = read_json(path, "transforms.json")
     frames = require(data, "frames", src)
     if not isinstance(frames, list) or not 1 <= len(frames) <= MAX_FRAMES:
-        raise TrajectoryFileError(f"{src}: frames: expected a list of 1 to {MAX_FRAMES} frames")
+        raise TrajectoryFileError(f"{src}: frames: expected a list of 1 to {MAX_FRAMES} frames; write one object per image")
     Ks, cam_from_world, sizes = [], [], set()
     for i, f in enumerate(frames):
         where = f"frames[{i}]"
         if not isinstance(f, dict):
-            raise TrajectoryFileError(f"{src}: {where}: expected a JSON object, got {type(f).__name__}")
+            raise TrajectoryFileError(f"{src}: {where}: expected a JSON object, got {type(f).__name__}; write one object per image")
         vals = {}
         for k in _INTRINSIC_KEYS:
             v = f.get(k, data.get(k))
             if v is None and k == "fl_y":
                 v = f.get("fl_x", data.get("fl_x"))
             if v is None:
-                raise TrajectoryFileError(f"{src}: {where}.{k}: missing (neither in the frame nor at the top level)")
+                raise TrajectoryFileError(f"{src}: {where}.{k}: missing (neither in the frame nor at the top level); add it")
             vals[k] = size(v, src, f"{where}.{k}") if k in ("w", "h") else number(v, src, f"{where}.{k}")
         for k in _DISTORTION_KEYS:
             v = f.get(k, data.get(k))
