@@ -13,13 +13,12 @@ from pathlib import Path
 from .. import jsonio
 from ..atomic import atomic_write_json
 from ..safepath import UnsafeNameError, check_name
-from .cameras import Cameras, CameraValidationError
+from .cameras import MAX_SIDE, Cameras, CameraValidationError
 
 SCHEMA_VERSION = 1
-# Bounds of what a trajectory file may hold (also in trajectory.schema.json); the pipeline applies
-# its own, tighter limits to what a generator can take.
+# Bounds of what a trajectory file may hold (also in trajectory.schema.json, with cameras.MAX_SIDE);
+# the pipeline applies its own, tighter limits to what a generator can take.
 MAX_FPS = 240.0
-MAX_SIDE = 8192
 MAX_FRAMES = 10_000
 
 
