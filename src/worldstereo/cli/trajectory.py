@@ -20,17 +20,26 @@ def _intrinsics(width: int, height: int, fov: float, intrinsics: Optional[Path])
 
     if intrinsics is None:
         return intrinsics_from_fov(fov, width, height)
-    import json
-
     import numpy as np
 
+    from .. import jsonio
+
+    how = 'JSON {"K": [[...], [...], [...]]} or a text matrix of 3 lines'
     try:
-        K = np.asarray(json.loads(intrinsics.read_text())["K"] if intrinsics.suffix == ".json" else np.loadtxt(intrinsics))
-    except (OSError, ValueError, KeyError) as exc:
-        raise UserError(f"{intrinsics}: cannot read a 3x3 K (JSON {{\"K\": [[...]]}} or a text matrix): {exc}") from None
-    if K.shape != (3, 3):
-        raise UserError(f"{intrinsics}: K must be 3x3, got shape {K.shape}")
-    return K
+        if intrinsics.suffix == ".json":
+            data = jsonio.load(intrinsics, "intrinsics")
+            if not isinstance(data, dict) or "K" not in data:
+                raise UserError(f"{intrinsics}: K: missing; write {how}")
+            K = np.asarray(data["K"])
+        else:
+            K = np.loadtxt(intrinsics, ndmin=2)
+    except jsonio.JSONInputError as exc:
+        raise UserError(str(exc)) from None
+    except (OSError, ValueError) as exc:  # ragged lists, non-numbers, bytes that are not text
+        raise UserError(f"{intrinsics}: K: cannot read a 3x3 matrix ({str(exc)[:80]}); write {how}") from None
+    if K.shape != (3, 3) or K.dtype.kind not in "iuf" or not np.isfinite(K).all():
+        raise UserError(f"{intrinsics}: K: must be a 3x3 matrix of finite numbers, got shape {K.shape}; write {how}")
+    return K.astype(np.float64)
 
 
 def _describe(traj, path: Path) -> dict:
