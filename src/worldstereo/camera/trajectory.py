@@ -13,7 +13,7 @@ from pathlib import Path
 from .. import jsonio
 from ..atomic import atomic_write_json
 from ..safepath import UnsafeNameError, check_name
-from .cameras import MAX_SIDE, Cameras, CameraValidationError
+from .cameras import Cameras, CameraValidationError
 
 SCHEMA_VERSION = 1
 # Bounds of what a trajectory file may hold (also in trajectory.schema.json, with cameras.MAX_SIDE);
