@@ -14,7 +14,6 @@ from worldstereo import jsonio
 from worldstereo.atomic import atomic_path, atomic_write_json
 from worldstereo.camera import Cameras, CameraValidationError
 from worldstereo.camera.cameras import CAMERAS_SCHEMA
-from worldstereo.safepath import UnsafeNameError, check_name
 from worldstereo.geometry import (
     angle_penalty,
     equirect_to_views,
@@ -23,6 +22,7 @@ from worldstereo.geometry import (
     panorama_views,
     view_angles,
 )
+from worldstereo.safepath import UnsafeNameError, check_name
 
 from .cache3d import Cache3D
 from .pointmaps import pointmaps

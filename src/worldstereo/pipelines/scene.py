@@ -21,7 +21,7 @@ from typing import Callable, Optional, Protocol, Sequence
 import numpy as np
 
 from ..atomic import atomic_path, atomic_write_json
-from ..camera import CameraTrajectory, Cameras, check_smoothness, load_trajectory, save_trajectory
+from ..camera import Cameras, CameraTrajectory, check_smoothness, load_trajectory, save_trajectory
 from ..memory import overlap_fov_score
 from ..memory.bank import Retrieval
 from .depth import DepthBackend

@@ -16,8 +16,8 @@ from typing import Any, Callable
 import numpy as np
 
 from ... import jsonio
-from ..cameras import Cameras, CameraValidationError
-from ..trajectory import MAX_FRAMES, MAX_SIDE, CameraTrajectory, TrajectoryFileError, checked_fps, checked_name
+from ..cameras import MAX_SIDE, Cameras, CameraValidationError
+from ..trajectory import MAX_FRAMES, CameraTrajectory, TrajectoryFileError, checked_fps, checked_name
 
 
 def read_json(path: str | os.PathLike, what: str) -> Any:

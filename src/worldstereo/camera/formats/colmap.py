@@ -16,7 +16,8 @@ import numpy as np
 from scipy.spatial.transform import Rotation
 
 from ...atomic import atomic_write_text
-from ..trajectory import MAX_FRAMES, MAX_SIDE, CameraTrajectory, TrajectoryFileError
+from ..cameras import MAX_SIDE
+from ..trajectory import MAX_FRAMES, CameraTrajectory, TrajectoryFileError
 from ._common import derived_name, read_lines, trajectory
 
 # model -> (focal parameters, number of parameters); distortion follows cx, cy
