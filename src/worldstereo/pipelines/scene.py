@@ -21,7 +21,7 @@ from typing import Callable, Optional, Protocol, Sequence
 import numpy as np
 
 from ..atomic import atomic_path, atomic_write_json
-from ..camera import CameraTrajectory, Cameras, check_smoothness, load_trajectory, save_trajectory
+from ..camera import Cameras, CameraTrajectory, check_smoothness, load_trajectory, save_trajectory
 from ..memory import overlap_fov_score
 from ..memory.bank import Retrieval
 from .depth import DepthBackend
@@ -198,7 +198,7 @@ class SceneRunner:
         first_todo = next((i for i, t in enumerate(trajectories) if not self.run.is_done(t.name)), len(trajectories))
         for i, traj in enumerate(trajectories):
             report = check_smoothness(traj)
-            entry = self.run.entry(traj.name)
+            self.run.entry(traj.name)  # registers it in the record (status pending) before any work
             if i < first_todo:  # finished earlier: replay its memory update from its files
                 log.info("trajectory %s: done earlier, replaying its memory update", traj.name)
                 frames, depth, cams, merge = self.load(traj)
