@@ -37,6 +37,14 @@ from .video import write_frames, write_video
 log = logging.getLogger(__name__)
 
 DEFAULT_MODEL = "worldstereo-tiny"
+#: names used by the WorldStereo API document that have no weights of that name here; each maps to what
+#: this project ships, and saying so is part of resolving it
+MODEL_ALIASES = {
+    "worldstereo-v1": (DEFAULT_MODEL, "'worldstereo-v1' (the API document's name) is not a released checkpoint; "
+                       "using the bundled CPU model 'worldstereo-tiny' (trained here on synthetic scenes). The "
+                       "authors' released weights are the WorldStereo 2.0 checkpoints (Hugging Face "
+                       "hanshanxue/WorldStereo): run them with the ws2 generator once it is installed"),
+}
 DEFAULT_FRAMES = 21
 DEFAULT_MAX_SIDE = 512
 ImageLike = Union[str, os.PathLike, np.ndarray]
@@ -139,6 +147,9 @@ class WorldStereo:
         (our ``save_pretrained`` layout, or a diffusers-layout Wan2.1-I2V directory). Nothing is
         ever downloaded; a missing directory or incomplete weights raise a clear error."""
         name = str(name_or_path)
+        if name in MODEL_ALIASES and not Path(name).exists():
+            name, note = MODEL_ALIASES[name]
+            log.warning(note)
         if generator is None:
             generator = "warp" if name == "warp" else "tiny" if name in bundled_models() else None
         if generator == "warp":

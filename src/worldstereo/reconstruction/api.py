@@ -11,7 +11,7 @@ import inspect
 import logging
 import time
 from pathlib import Path
-from typing import Callable, Optional
+from typing import Callable, Optional, Union
 
 import numpy as np
 
@@ -85,7 +85,7 @@ def _merged_config(config: Optional[ReconstructionConfig], explicit: dict) -> Re
 def reconstruct_scene(
     video_path, camera_trajectory, output_path, method: str = "neural", resolution: int = 512,
     depth_estimation: bool = True, point_cloud_density: str = "medium", config: Optional[ReconstructionConfig] = None,
-    panoramic_input: bool = False, *, progress: Optional[Progress] = None,
+    panoramic_input: bool = False, *, progress: Union[Progress, bool, None] = True,
 ) -> ReconstructedScene:
     """Reconstruct a scene from video(s) with known cameras.
 
@@ -101,12 +101,19 @@ def reconstruct_scene(
             where stereo fails but the prior depth is photo-consistent).
         config: every other option; keyword arguments that differ from their defaults override it.
         panoramic_input: frames are equirectangular panoramas (cut into 4 perspective views each).
-        progress: optional callback ``(step, done, total)`` for long steps.
+        progress: ``True`` (default): progress bars with an ETA on stderr, the CLI's display;
+            ``False``/``None``: silent; or a callback ``(step, done, total)`` for long steps.
 
     With ``bake_textures`` (default) the returned mesh is the UV-atlas mesh of ``optimize_textures``
     (decimated to at most 12 000 faces; the full mesh's detail lives in the normal map); set
     ``bake_textures=False`` to keep the full-resolution fused mesh.
     """
+    if progress is True:  # a Python caller gets the CLI's bars unless it asks for silence
+        from ..progress import ProgressDisplay
+
+        with ProgressDisplay(transient=True) as display:
+            return reconstruct_scene(video_path, camera_trajectory, output_path, method, resolution, depth_estimation,
+                                     point_cloud_density, config, panoramic_input, progress=display.step_callback())
     if method not in METHODS:
         raise ValueError(f"method: {method!r} is not one of {', '.join(METHODS)}")
     if point_cloud_density not in DENSITIES:

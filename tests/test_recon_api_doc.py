@@ -1,0 +1,247 @@
+"""The reconstruction API document's usage examples (shared/seeds/worldstereo_reconstruction_api.txt),
+run as written on a small generated video, so the API cannot drift from the document.
+
+Only the inputs are made here (a 9-frame warp video of the bundled sample and its trajectory file, a
+synthetic panorama); the advanced example runs with its documented arguments except the iteration
+count, which is passed the documented way (``ReconstructionConfig(neural_iterations=...)``)."""
+
+from __future__ import annotations
+
+import textwrap
+
+import numpy as np
+import pytest
+
+BASIC = '''
+from worldstereo.reconstruction import reconstruct_scene
+from worldstereo.camera import load_trajectory
+
+# Load camera trajectory used during generation
+trajectory = load_trajectory("trajectory.json")
+
+# Reconstruct scene
+scene = reconstruct_scene(
+    video_path="generated_video.mp4",
+    camera_trajectory=trajectory,
+    output_path="./reconstruction",
+    method="neural",
+    resolution=512
+)
+
+print(f"Reconstructed {len(scene.mesh.vertices)} vertices")
+print(f"Point cloud size: {len(scene.point_cloud.points)}")
+'''
+
+EXPORT = '''
+from worldstereo.reconstruction import export_mesh, export_point_cloud
+
+# Export mesh as OBJ
+export_mesh(
+    scene,
+    "scene.obj",
+    format="obj",
+    include_textures=True,
+    texture_resolution=2048
+)
+
+# Export as glTF for web viewing
+export_mesh(
+    scene,
+    "scene.gltf",
+    format="gltf",
+    include_textures=True
+)
+
+# Export point cloud
+export_point_cloud(
+    scene,
+    "scene.ply",
+    format="ply",
+    include_colors=True,
+    include_normals=True
+)
+'''
+
+ADVANCED = '''
+from worldstereo.reconstruction import reconstruct_scene, ReconstructionConfig
+
+# Configure advanced reconstruction settings
+config = ReconstructionConfig(
+    method="hybrid",
+    resolution=1024,
+    depth_estimation=True,
+    point_cloud_density="high",
+
+    # Neural reconstruction settings
+    neural_iterations=10000,
+    neural_batch_size=8192,
+
+    # MVS settings
+    mvs_min_views=3,
+    mvs_geometric_consistency=True,
+
+    # Post-processing
+    mesh_cleanup=True,
+    outlier_removal=True,
+    smoothing_iterations=5
+)
+
+scene = reconstruct_scene(
+    video_path="video.mp4",
+    camera_trajectory=trajectory,
+    output_path="./reconstruction",
+    config=config
+)
+
+# Get quality metrics
+metrics = scene.metadata["quality_metrics"]
+
+print(f"Reconstruction completeness: {metrics['completeness']:.2%}")
+print(f"Geometric consistency: {metrics['geometric_consistency']:.3f}")
+print(f"Texture quality: {metrics['texture_quality']:.3f}")
+print(f"Multi-view consistency: {metrics['multiview_consistency']:.3f}")
+'''
+
+POST = '''
+from worldstereo.reconstruction import (
+    reconstruct_scene,
+    refine_mesh,
+    optimize_textures,
+    export_mesh
+)
+
+# Reconstruct scene
+scene = reconstruct_scene(
+    video_path="video.mp4",
+    camera_trajectory=trajectory,
+    output_path="./reconstruction"
+)
+
+# Refine mesh
+refined_mesh = refine_mesh(
+    scene.mesh,
+    remove_outliers=True,
+    smooth_normals=True,
+    fill_holes=True,
+    simplify=0.8  # Reduce to 80% of vertices
+)
+
+# Optimize textures
+optimized_scene = optimize_textures(
+    scene,
+    super_resolution=True,
+    seam_blending=True,
+    enhance_details=True
+)
+
+# Export final result
+export_mesh(
+    optimized_scene,
+    "final_scene.gltf",
+    format="gltf",
+    include_textures=True,
+    texture_resolution=4096
+)
+'''
+
+PANORAMA = '''
+from worldstereo import WorldStereo
+from worldstereo.reconstruction import reconstruct_scene
+
+# Generate video from panoramic image
+model = WorldStereo.from_pretrained("worldstereo-v1")
+
+video = model.generate_from_panorama(
+    panorama_path="panorama.jpg",
+    camera_trajectory=trajectory
+)
+
+video.save("panoramic_video.mp4")
+
+# Reconstruct with panoramic context
+scene = reconstruct_scene(
+    video_path="panoramic_video.mp4",
+    camera_trajectory=trajectory,
+    output_path="./panoramic_reconstruction",
+    panoramic_input=True  # Enable panoramic mode
+)
+'''
+
+FEW = 40  # neural iterations for the test; the document's 10000 are timed in benchmarks/bench_api_doc.py
+
+
+def _run(code: str, namespace: dict) -> dict:
+    exec(compile(textwrap.dedent(code), "<api-doc example>", "exec"), namespace)
+    return namespace
+
+
+@pytest.fixture(scope="module")
+def workdir(tmp_path_factory):
+    """generated_video.mp4 / video.mp4 and trajectory.json from a 9-frame warp generation."""
+    from worldstereo import WorldStereo
+    from worldstereo.camera import CameraTrajectory, save_trajectory
+
+    d = tmp_path_factory.mktemp("api-doc")
+    video = WorldStereo.from_pretrained("warp", max_side=96).generate("object", "orbit")
+    video.frames = video.frames[::2][:9]
+    video.cameras = video.cameras[::2][:9]
+    video.save(d / "generated_video.mp4")
+    video.save(d / "video.mp4")
+    save_trajectory(CameraTrajectory(video.cameras, name="orbit"), d / "trajectory.json")
+    return d
+
+
+def test_basic_reconstruction_and_export_as_written(workdir, monkeypatch, capsys):
+    monkeypatch.chdir(workdir)
+    ns = _run(BASIC, {})
+    out = capsys.readouterr().out
+    assert "Reconstructed " in out and len(ns["scene"].mesh.vertices) > 0
+    _run(EXPORT, ns)
+    import trimesh
+
+    assert len(trimesh.load(workdir / "scene.obj", force="mesh").vertices) > 0
+    assert (workdir / "scene.gltf").is_file() and (workdir / "scene.ply").stat().st_size > 0
+
+
+def test_advanced_options_as_written_with_fewer_iterations(workdir, monkeypatch, capsys):
+    from worldstereo.camera import load_trajectory
+
+    monkeypatch.chdir(workdir)
+    code = ADVANCED.replace("neural_iterations=10000", f"neural_iterations={FEW}")
+    assert code.count(f"neural_iterations={FEW}") == 1  # only the iteration count differs from the document
+    ns = _run(code, {"trajectory": load_trajectory("trajectory.json")})
+    assert ns["scene"].metadata["parameters"]["method"] == "hybrid"
+    m = ns["metrics"]
+    assert all(0.0 <= m[k] <= 1.0 for k in ("completeness", "geometric_consistency", "texture_quality",
+                                            "multiview_consistency"))
+    assert "Reconstruction completeness:" in capsys.readouterr().out
+
+
+def test_post_processing_pipeline_as_written(workdir, monkeypatch):
+    from worldstereo.camera import load_trajectory
+
+    monkeypatch.chdir(workdir)
+    ns = _run(POST, {"trajectory": load_trajectory("trajectory.json")})
+    assert len(ns["refined_mesh"].vertices) <= len(ns["scene"].mesh.vertices)
+    assert (workdir / "final_scene.gltf").is_file()
+
+
+def test_panoramic_example_as_written(tmp_path, monkeypatch):
+    import imageio.v3 as iio
+
+    from worldstereo.camera import CameraTrajectory, orbit
+    from worldstereo.data.samples import load_sample
+
+    monkeypatch.chdir(tmp_path)
+    pano = load_sample("panorama")
+    iio.imwrite(tmp_path / "panorama.jpg", (pano.image * 255).astype(np.uint8))
+    np.save(tmp_path / "panorama_depth.npy", pano.depth)
+    # the document gives no depth for the panorama; this project needs one (or a depth model), so the
+    # sample's depth is passed the way generate_from_panorama documents it
+    code = PANORAMA.replace('panorama_path="panorama.jpg",', 'panorama_path="panorama.jpg", depth="panorama_depth.npy",')
+    from worldstereo.camera import intrinsics_from_fov
+
+    traj = orbit(2.0, K=intrinsics_from_fov(90, 64, 32), width=64, height=32, n_frames=5)
+    ns = _run(code, {"trajectory": CameraTrajectory(traj.cameras, name="orbit")})
+    assert ns["model"].generator.name == "tiny"  # worldstereo-v1 resolves to the bundled model, said in a warning
+    assert (tmp_path / "panoramic_video.mp4").is_file() and len(ns["scene"].mesh.vertices) > 0
