@@ -15,7 +15,8 @@ checkout and run on tiny random weights. Two runtime stand-ins, no source edits:
 Written: ``base/`` (tiny transformer config, tiny VAE, tiny CLIP, image processor and scheduler configs),
 ``worldstereo-{camera,memory,memory-dmd}/{config.json,model.safetensors}``, ``camera_io.safetensors`` and
 ``memory_io.safetensors`` (transformer inputs + output), ``pipeline_io.safetensors`` (sampler inputs + final
-latents of the DMD and UniPC pipelines) and ``provenance.json``.
+latents of the DMD and UniPC pipelines), ``preprocess_io.safetensors`` (the camera encodings: Plücker map,
+7-value cameras) and ``provenance.json``.
 """
 
 from __future__ import annotations
@@ -166,6 +167,32 @@ def run_pipelines(memory_model, aux) -> dict:
     return out
 
 
+def random_cameras(n: int, g: torch.Generator) -> torch.Tensor:
+    """n world->camera transforms: random rotations (QR of a Gaussian, det +1) and translations."""
+    q, r = torch.linalg.qr(torch.randn(n, 3, 3, generator=g, dtype=torch.float64))
+    q = q * torch.sign(torch.diagonal(r, dim1=-2, dim2=-1))[:, None, :]
+    q[torch.det(q) < 0, :, 0] *= -1
+    w2c = torch.eye(4, dtype=torch.float64).repeat(n, 1, 1)
+    w2c[:, :3, :3] = q
+    w2c[:, :3, 3] = torch.randn(n, 3, generator=g, dtype=torch.float64)
+    return w2c.float()
+
+
+def preprocessing() -> dict:
+    """The released camera encodings: Plücker map and the camera MLP's 7 values."""
+    from models.camera import get_camera_embedding, matrix_to_quaternion, unified_camera_normalization
+
+    g = torch.Generator().manual_seed(31)
+    n, n_ref, h, w = 5, 3, 24, 40
+    w2c, w2c_ref = random_cameras(n, g), random_cameras(n_ref, g)
+    K = torch.tensor([[30.0, 0, 19.0], [0, 28.0, 12.5], [0, 0, 1]]).repeat(n, 1, 1)
+    plucker = get_camera_embedding(K, w2c, n, h, w, normalize=True, is_w2c=True)
+    tgt, ref = unified_camera_normalization(w2c, w2c_ref)
+    qt = torch.cat([matrix_to_quaternion(tgt[:, :3, :3]), tgt[:, :3, 3]], dim=-1)
+    qt_ref = torch.cat([matrix_to_quaternion(ref[:, :3, :3]), ref[:, :3, 3]], dim=-1)
+    return {"K": K, "w2c": w2c, "w2c_ref": w2c_ref, "plucker": plucker, "camera_qt": qt, "camera_qt_ref": qt_ref}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("checkout", type=Path, help="local checkout of FuchengSu/WorldStereo")
@@ -193,6 +220,7 @@ def main() -> None:
     with torch.no_grad():
         piped = run_pipelines(models["memory"], tiny_aux(args.out))
     save_file({k: v.contiguous() for k, v in piped.items()}, str(args.out / "pipeline_io.safetensors"))
+    save_file({k: v.contiguous() for k, v in preprocessing().items()}, str(args.out / "preprocess_io.safetensors"))
     provenance(args.out, checkout)
 
 
