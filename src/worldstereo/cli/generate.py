@@ -97,8 +97,12 @@ def generate(
     panorama: bool = typer.Option(False, "--panorama", help="The input is a 2:1 equirectangular panorama."),
     trajectory: Optional[list[str]] = typer.Option(None, "--trajectory", "-t", help="A preset name or a trajectory .json; repeat for several."),
     plan: str = typer.Option("default", "--plan", help="'default' = orbit, up, right, left (used when no --trajectory)."),
-    generator: str = typer.Option("tiny", "--generator", help="tiny | wan | warp"),
-    model_dir: Optional[Path] = typer.Option(None, "--model-dir", help="Model directory (wan, or other tiny weights)."),
+    generator: str = typer.Option("tiny", "--generator", help="tiny | wan | ws2 | warp"),
+    model_dir: Optional[str] = typer.Option(None, "--model-dir", help="Model directory (wan, ws2 release folder or hub id, or other tiny weights)."),
+    base_model: Optional[str] = typer.Option(None, "--base-model", help="ws2: diffusers-layout Wan2.1-I2V-480P folder (or hub id)."),
+    variant: Optional[str] = typer.Option(None, "--variant", help="ws2: memory-dmd (default) | memory | camera."),
+    prompt: str = typer.Option("", "--prompt", help="ws2: text prompt of the scene."),
+    allow_download: bool = typer.Option(False, "--allow-download", help="ws2: fetch hub ids with huggingface_hub (HF_HUB_OFFLINE still wins)."),
     device: Optional[str] = typer.Option(None, "--device", help="cpu, cuda, cuda:1 … (default: cuda if available)."),
     dtype: Optional[str] = typer.Option(None, "--dtype", help="float32 | bfloat16 | float16"),
     frames: Optional[int] = typer.Option(None, "--frames", help="Frames per trajectory (default: the generator's)."),
@@ -133,9 +137,16 @@ def generate(
             raise UserError(f"--generator {generator!r} is not one of {', '.join(GENERATORS)}")
         if generator == "wan" and model_dir is None:
             raise UserError("--generator wan needs --model-dir DIR (a local diffusers-layout Wan2.1-I2V directory)")
+        if generator == "ws2" and model_dir is None:
+            raise UserError("--generator ws2 needs --model-dir DIR (the WorldStereo 2.0 release folder, "
+                            "worldstereo-memory-dmd/ inside) and --base-model WAN_DIR")
+        if generator != "ws2" and (variant or base_model or allow_download or prompt):
+            raise UserError("--variant, --base-model, --prompt and --allow-download apply to --generator ws2 only")
         name = "warp" if generator == "warp" else str(model_dir) if model_dir else "worldstereo-tiny"
+        extra = dict(variant=variant, base_model=base_model, allow_download=allow_download,
+                     prompt=prompt) if generator == "ws2" else {}
         ws = WorldStereo.from_pretrained(name, device=device, dtype=dtype, generator=generator,
-                                         depth_model=depth_model, max_side=max_side)
+                                         depth_model=depth_model, max_side=max_side, **extra)
         if ws.generator.untrained:
             out.say(f"[yellow]note:[/] the {ws.generator.name} generator has untrained (random) weights: "
                     "the videos only exercise the pipeline")
