@@ -86,6 +86,29 @@ def _show(out: Output, summary: dict) -> None:
     out.result(summary, table)
 
 
+def _ws2_estimate(model_dir: str, variant: str, base_model: Optional[str], size: str, dtype: Optional[str]) -> dict:
+    """The ws2 memory estimate from the variant's config.json alone (nothing is loaded)."""
+    import torch
+
+    from ..models.ws2 import Ws2Config
+    from ..models.ws2.memory import estimate
+    from ..models.ws2.weights import variant_folder
+
+    try:
+        h, w = (int(v) for v in size.lower().split("x"))
+    except ValueError:
+        raise UserError(f"--size {size!r}: expected HxW, e.g. 480x832") from None
+    if h <= 0 or w <= 0 or h % 16 or w % 16:
+        raise UserError(f"--size {size}: height and width must be positive multiples of 16")
+    folder = variant_folder(Path(model_dir), variant)
+    wan = Path(base_model) / "transformer" / "config.json" if base_model else None
+    cfg = Ws2Config.from_files(folder / "config.json", variant, wan if wan and wan.is_file() else None)
+    half = torch.float32 if dtype in ("float32", "fp32") else torch.bfloat16
+    est = estimate(cfg, h, w, cfg.nframe, dtype=half)
+    return {"variant": variant, "size": [h, w], "keyframes": cfg.nframe, "dtype": str(half).split(".")[-1],
+            **est.as_dict()}
+
+
 @app.command("generate")
 def generate(
     input: str = typer.Argument(..., help="An image, a panorama (--panorama), a sample folder or a bundled sample name."),
@@ -103,6 +126,8 @@ def generate(
     variant: Optional[str] = typer.Option(None, "--variant", help="ws2: memory-dmd (default) | memory | camera."),
     prompt: str = typer.Option("", "--prompt", help="ws2: text prompt of the scene."),
     allow_download: bool = typer.Option(False, "--allow-download", help="ws2: fetch hub ids with huggingface_hub (HF_HUB_OFFLINE still wins)."),
+    dry_run: bool = typer.Option(False, "--dry-run", help="ws2: print the accelerator-memory estimate for --size and stop."),
+    size: str = typer.Option("480x832", "--size", help="ws2 --dry-run: HxW of the estimate."),
     device: Optional[str] = typer.Option(None, "--device", help="cpu, cuda, cuda:1 … (default: cuda if available)."),
     dtype: Optional[str] = typer.Option(None, "--dtype", help="float32 | bfloat16 | float16"),
     frames: Optional[int] = typer.Option(None, "--frames", help="Frames per trajectory (default: the generator's)."),
@@ -142,6 +167,15 @@ def generate(
                             "worldstereo-memory-dmd/ inside) and --base-model WAN_DIR")
         if generator != "ws2" and (variant or base_model or allow_download or prompt):
             raise UserError("--variant, --base-model, --prompt and --allow-download apply to --generator ws2 only")
+        if dry_run:
+            if generator != "ws2":
+                raise UserError("--dry-run estimates the ws2 generator only: add --generator ws2")
+            est = _ws2_estimate(model_dir, variant or "memory-dmd", base_model, size, dtype)
+            out.result(est, lambda: out.say(
+                f"ws2 {est['variant']} at {size}, {est['keyframes']} keyframes, {est['dtype']}: about "
+                f"{est['peak_gib']:.1f} GiB peak ({est['weights_gib']:.1f} weights + {est['activations_gib']:.1f} "
+                "activations + VAE); text encoder on the CPU, CLIP visits the GPU once"))
+            return
         name = "warp" if generator == "warp" else str(model_dir) if model_dir else "worldstereo-tiny"
         extra = dict(variant=variant, base_model=base_model, allow_download=allow_download,
                      prompt=prompt) if generator == "ws2" else {}

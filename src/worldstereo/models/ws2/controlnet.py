@@ -104,10 +104,14 @@ class Ws2ControlNet(nn.Module):
         tokens = self.controlnet_patch_embedding(control_latent).flatten(2).transpose(1, 2)
         return tokens + self.controlnet_mask_embedding(stem_input)
 
-    def forward(self, tokens: torch.Tensor, temb: torch.Tensor, rope: tuple) -> list:
+    def residuals(self, tokens: torch.Tensor, temb: torch.Tensor, rope: tuple):
+        """Yield block i's residual when the DiT asks for it: the blocks depend on the control tokens and
+        the time embedding only, so the 20 residuals ``[B, L, D]`` (6.7 GB at 480×832 in bf16) need not
+        all be alive at once, as they are in the release."""
         x = self.proj_in(tokens)
-        residuals = []
         for block, proj in zip(self.controlnet_blocks, self.proj_out):
             x = block(x, temb, rope)
-            residuals.append(proj(x))
-        return residuals
+            yield proj(x)
+
+    def forward(self, tokens: torch.Tensor, temb: torch.Tensor, rope: tuple) -> list:
+        return list(self.residuals(tokens, temb, rope))

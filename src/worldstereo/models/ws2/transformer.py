@@ -107,9 +107,8 @@ class Ws2Transformer(WanTransformer3DModel):
         if context_image is not None:
             context = torch.cat([context_image, context], dim=1)
 
-        with self._control_autocast(tokens):
-            residuals = self.controlnet(control_tokens, temb, control_rope)
-
+        residuals = self.controlnet.residuals(control_tokens, temb, control_rope)
+        n_control = len(self.controlnet.controlnet_blocks)
         ref_in = refs
         for i, block in enumerate(self.blocks):
             if cfg.memory:
@@ -117,8 +116,10 @@ class Ws2Transformer(WanTransformer3DModel):
                                                     context, timestep_proj, rope, ref_rope)
             else:
                 tokens = block(tokens, context, timestep_proj, rope)
-            if i < len(residuals):
-                tokens = tokens + residuals[i].to(tokens.dtype)
+            if i < n_control:  # residuals go into DiT blocks 0 .. num_layers-1 only
+                with self._control_autocast(tokens):
+                    residual = next(residuals)
+                tokens = tokens + residual.to(tokens.dtype)
 
         shift, scale = (self.scale_shift_table + temb.unsqueeze(1)).chunk(2, dim=1)
         tokens = (self.norm_out(tokens.float()) * (1 + scale) + shift).type_as(tokens)
