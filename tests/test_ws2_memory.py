@@ -44,5 +44,7 @@ def test_cli_dry_run_prints_the_estimate(tmp_path):
                                    "--size", "32x48", "--json"])
     assert res.exit_code == 0, res.output
     est = json.loads(res.output)
-    assert est["tokens"] == 3 * 2 * 3 and est["keyframes"] == 3 and est["peak_gib"] > est["weights_gib"] > 0
+    # 3 keyframes of 2x3 tokens; up to 8 references of 2x3 tokens each (memory-dmd)
+    assert est["tokens"] == 3 * 2 * 3 and est["reference_tokens"] == 8 * 2 * 3 and est["keyframes"] == 3
+    assert est["variant"] == "memory-dmd" and est["peak_gib"] >= est["vae_gib"] > 0
     assert not (tmp_path / "run").exists()  # nothing written, nothing loaded
