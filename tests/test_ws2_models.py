@@ -125,3 +125,22 @@ def test_partial_file_takes_backbone_from_base_only(tmp_path):
     model = load_transformer(tmp_path, "memory", base_model=base)
     for k, v in model.state_dict().items():
         assert torch.equal(v, full[k]), k
+
+
+def test_half_precision_keeps_released_fp32_modules_and_runs():
+    """bf16 backbone + float32 ControlNet/camera MLP/time embedding, run under autocast (CPU here)."""
+    ref = load_transformer(FIX, "memory", base_model=BASE)
+    half = load_transformer(FIX, "memory", base_model=BASE, dtype=torch.bfloat16)
+    assert half.blocks[0].attn1.to_q.weight.dtype == torch.bfloat16
+    assert half.controlnet.proj_out[0].weight.dtype == torch.float32
+    assert half.camera_embedding[0].weight.dtype == torch.float32
+    assert half.condition_embedder.time_embedder.linear_1.weight.dtype == torch.float32
+    assert half.blocks[0].scale_shift_table.dtype == torch.float32
+    io = load_file(FIX / "memory_io.safetensors")
+    args, kw = _inputs(io)
+    with torch.no_grad():
+        out = half(*args, **kw)
+        full = ref(*args, **kw)
+    assert out.dtype == torch.bfloat16
+    err = (out.float() - full).abs().max() / full.abs().max()
+    assert err < 0.1, err

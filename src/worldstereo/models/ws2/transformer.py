@@ -11,7 +11,6 @@ Shapes: B batch, F keyframes, h×w latent grid (H/8 × W/8), H×W pixels, R refe
 
 from __future__ import annotations
 
-import contextlib
 from typing import Optional
 
 import torch
@@ -61,7 +60,17 @@ class Ws2Transformer(WanTransformer3DModel):
             self.ref_index_embedding = nn.Embedding(21, d_model)
             nn.init.zeros_(self.ref_index_embedding.weight)
 
-    def forward(self, hidden_states: torch.Tensor, timestep: torch.Tensor, encoder_hidden_states: torch.Tensor,
+    def forward(self, *args, **kwargs) -> torch.Tensor:
+        """See :meth:`velocity`. With half-precision weights the call runs under autocast at that precision,
+        as the release runs (its scripts wrap the whole pipeline in bf16 autocast), so that the float32
+        modules (ControlNet, camera MLP, time embedding) take half inputs and give half outputs."""
+        half = self.patch_embedding.weight.dtype
+        if half == torch.float32:
+            return self.velocity(*args, **kwargs)
+        with torch.autocast(self.patch_embedding.weight.device.type, dtype=half):
+            return self.velocity(*args, **kwargs)
+
+    def velocity(self, hidden_states: torch.Tensor, timestep: torch.Tensor, encoder_hidden_states: torch.Tensor,
                 encoder_hidden_states_image: Optional[torch.Tensor] = None, *, render_latent: torch.Tensor,
                 render_mask: torch.Tensor, plucker: Optional[torch.Tensor] = None,
                 reference_latent: Optional[torch.Tensor] = None, ref_index: Optional[torch.Tensor] = None,
@@ -117,9 +126,7 @@ class Ws2Transformer(WanTransformer3DModel):
             else:
                 tokens = block(tokens, context, timestep_proj, rope)
             if i < n_control:  # residuals go into DiT blocks 0 .. num_layers-1 only
-                with self._control_autocast(tokens):
-                    residual = next(residuals)
-                tokens = tokens + residual.to(tokens.dtype)
+                tokens = tokens + next(residuals).to(tokens.dtype)
 
         shift, scale = (self.scale_shift_table + temb.unsqueeze(1)).chunk(2, dim=1)
         tokens = (self.norm_out(tokens.float()) * (1 + scale) + shift).type_as(tokens)
@@ -131,9 +138,3 @@ class Ws2Transformer(WanTransformer3DModel):
     def _per_frame(emb: torch.Tensor, per_frame: int) -> torch.Tensor:
         """``[B, F, D]`` -> ``[B, F*per_frame, D]``: one embedding for every token of its frame."""
         return emb.repeat_interleave(per_frame, dim=1)
-
-    def _control_autocast(self, ref: torch.Tensor):
-        # the release runs its float32 ControlNet under half-precision autocast on GPU
-        if ref.device.type == "cuda" and ref.dtype != torch.float32:
-            return torch.autocast("cuda", dtype=ref.dtype)
-        return contextlib.nullcontext()
