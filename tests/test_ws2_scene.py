@@ -92,3 +92,18 @@ def test_cli_generate_with_ws2(release, tmp_path):
                               str(root), "--base-model", str(base), "-t", "orbit", "--json"])
     assert res.exit_code == 0, res.output
     assert len(list((tmp_path / "c" / "trajectories" / "orbit" / "frames").glob("*.png"))) == 5
+
+
+@pytest.mark.parametrize("variant", ["camera", "memory"])
+def test_unipc_variants_generate_one_trajectory(variant, tmp_path):
+    """The 40-step UniPC variants (run here with 2 steps and guidance 5) through the same backend."""
+    root = tmp_path / "release"
+    shutil.copytree(FIX / f"worldstereo-{variant}", root / f"worldstereo-{variant}")
+    ws = WorldStereo.from_pretrained(str(root), variant=variant, base_model=FIX / "base")
+    assert ws.generator.describe()["sampler"] == "unipc"
+    run = ws.generate_scene("object", trajectories=["orbit"], output_dir=tmp_path / "run", resume=False, steps=2,
+                            guidance=5.0)
+    rec = json.loads((run.root / "run.json").read_text())
+    info = rec["trajectories"]["orbit"]["generator_info"]
+    assert info["variant"] == variant and info["references"] == (0 if variant == "camera" else 1)
+    assert len(list((run.root / "trajectories" / "orbit" / "frames").glob("*.png"))) == 3
