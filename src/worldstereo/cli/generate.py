@@ -92,6 +92,29 @@ def _show(out: Output, summary: dict) -> None:
     out.result(summary, table)
 
 
+def _ws2_estimate(model_dir: str, variant: str, base_model: Optional[str], size: str, dtype: Optional[str]) -> dict:
+    """The ws2 memory estimate from the variant's config.json alone (nothing is loaded)."""
+    import torch
+
+    from ..models.ws2 import Ws2Config
+    from ..models.ws2.memory import estimate
+    from ..models.ws2.weights import variant_folder
+
+    try:
+        h, w = (int(v) for v in size.lower().split("x"))
+    except ValueError:
+        raise UserError(f"--size {size!r}: expected HxW, e.g. 480x832") from None
+    if h <= 0 or w <= 0 or h % 16 or w % 16:
+        raise UserError(f"--size {size}: height and width must be positive multiples of 16")
+    folder = variant_folder(Path(model_dir), variant)
+    wan = Path(base_model) / "transformer" / "config.json" if base_model else None
+    cfg = Ws2Config.from_files(folder / "config.json", variant, wan if wan and wan.is_file() else None)
+    half = torch.float32 if dtype in ("float32", "fp32") else torch.bfloat16
+    est = estimate(cfg, h, w, cfg.nframe, dtype=half)
+    return {"variant": variant, "size": [h, w], "keyframes": cfg.nframe, "dtype": str(half).split(".")[-1],
+            **est.as_dict()}
+
+
 @command(app, "generate")
 def generate(
     out: Output,
@@ -104,8 +127,14 @@ def generate(
     panorama: bool = typer.Option(False, "--panorama", help="The input is a 2:1 equirectangular panorama."),
     trajectory: Optional[list[str]] = typer.Option(None, "--trajectory", "-t", help="A preset name or a trajectory .json; repeat for several."),
     plan: str = typer.Option("default", "--plan", help="'default' = orbit, up, right, left (used when no --trajectory)."),
-    generator: str = typer.Option("tiny", "--generator", help="tiny | wan | warp"),
-    model_dir: Optional[Path] = typer.Option(None, "--model-dir", help="Model directory (wan, or other tiny weights)."),
+    generator: str = typer.Option("tiny", "--generator", help="tiny | wan | ws2 | warp"),
+    model_dir: Optional[str] = typer.Option(None, "--model-dir", help="Model directory (wan, ws2 release folder or hub id, or other tiny weights)."),
+    base_model: Optional[str] = typer.Option(None, "--base-model", help="ws2: diffusers-layout Wan2.1-I2V-480P folder (or hub id)."),
+    variant: Optional[str] = typer.Option(None, "--variant", help="ws2: memory-dmd (default) | memory | camera."),
+    prompt: str = typer.Option("", "--prompt", help="ws2: text prompt of the scene."),
+    allow_download: bool = typer.Option(False, "--allow-download", help="ws2: fetch hub ids with huggingface_hub (HF_HUB_OFFLINE still wins)."),
+    dry_run: bool = typer.Option(False, "--dry-run", help="ws2: print the accelerator-memory estimate for --size and stop."),
+    size: str = typer.Option("480x832", "--size", help="ws2 --dry-run: HxW of the estimate."),
     device: Optional[str] = typer.Option(None, "--device", help="cpu, cuda, cuda:1 … (default: cuda if available)."),
     dtype: Optional[str] = typer.Option(None, "--dtype", help="float32 | bfloat16 | float16"),
     frames: Optional[int] = typer.Option(None, "--frames", help="Frames per trajectory (default: the generator's)."),
@@ -134,9 +163,25 @@ def generate(
         raise UserError(f"--generator {generator!r} is not one of {', '.join(GENERATORS)}")
     if generator == "wan" and model_dir is None:
         raise UserError("--generator wan needs --model-dir DIR (a local diffusers-layout Wan2.1-I2V directory)")
+    if generator == "ws2" and model_dir is None:
+        raise UserError("--generator ws2 needs --model-dir DIR (the WorldStereo 2.0 release folder, "
+                        "worldstereo-memory-dmd/ inside) and --base-model WAN_DIR")
+    if generator != "ws2" and (variant or base_model or allow_download or prompt):
+        raise UserError("--variant, --base-model, --prompt and --allow-download apply to --generator ws2 only")
+    if dry_run:
+        if generator != "ws2":
+            raise UserError("--dry-run estimates the ws2 generator only: add --generator ws2")
+        est = _ws2_estimate(model_dir, variant or "memory-dmd", base_model, size, dtype)
+        out.result(est, lambda: out.say(
+            f"ws2 {est['variant']} at {size}, {est['keyframes']} keyframes, {est['dtype']}: about "
+            f"{est['peak_gib']:.1f} GiB peak ({est['weights_gib']:.1f} weights + {est['activations_gib']:.1f} "
+            "activations + VAE); text encoder on the CPU, CLIP visits the GPU once"))
+        return
     name = "warp" if generator == "warp" else str(model_dir) if model_dir else "worldstereo-tiny"
+    extra = dict(variant=variant, base_model=base_model, allow_download=allow_download,
+                 prompt=prompt) if generator == "ws2" else {}
     ws = WorldStereo.from_pretrained(name, device=device, dtype=dtype, generator=generator,
-                                     depth_model=depth_model, max_side=max_side)
+                                     depth_model=depth_model, max_side=max_side, **extra)
     if ws.generator.untrained:
         out.say(f"[yellow]note:[/] the {ws.generator.name} generator has untrained (random) weights: "
                 "the videos only exercise the pipeline")

@@ -43,7 +43,8 @@ MODEL_ALIASES = {
     "worldstereo-v1": (DEFAULT_MODEL, "'worldstereo-v1' (the API document's name) is not a released checkpoint; "
                        "using the bundled CPU model 'worldstereo-tiny' (trained here on synthetic scenes). The "
                        "authors' released weights are the WorldStereo 2.0 checkpoints (Hugging Face "
-                       "hanshanxue/WorldStereo): run them with the ws2 generator once it is installed"),
+                       "hanshanxue/WorldStereo): from_pretrained(DIR, variant='memory-dmd', base_model=WAN_DIR), "
+                       "see docs/official-checkpoints.md"),
 }
 DEFAULT_FRAMES = 21
 DEFAULT_MAX_SIDE = 512
@@ -126,6 +127,13 @@ def _sample_folder(x: Any) -> Optional[Path]:
     return None
 
 
+def _is_ws2_release(name: str) -> bool:
+    """A folder in the released WorldStereo 2.0 layout (``worldstereo-memory-dmd/config.json`` ...)."""
+    root = Path(name)
+    return root.is_dir() and any((root / f"worldstereo-{v}" / "config.json").is_file()
+                                 for v in ("camera", "memory", "memory-dmd"))
+
+
 class WorldStereo:
     """Camera-guided, memory-conditioned video generation for one scene at a time.
 
@@ -147,9 +155,11 @@ class WorldStereo:
         (our ``save_pretrained`` layout, or a diffusers-layout Wan2.1-I2V directory). Nothing is
         ever downloaded; a missing directory or incomplete weights raise a clear error."""
         name = str(name_or_path)
-        if name in MODEL_ALIASES and not Path(name).exists():
+        if name in MODEL_ALIASES and not Path(name).exists() and generator != "ws2":
             name, note = MODEL_ALIASES[name]
             log.warning(note)
+        if generator == "ws2" or kwargs.get("variant") is not None or _is_ws2_release(name):
+            return cls._from_ws2(name, device, dtype, **kwargs)
         if generator is None:
             generator = "warp" if name == "warp" else "tiny" if name in bundled_models() else None
         if generator == "warp":
@@ -160,6 +170,17 @@ class WorldStereo:
         # only the bundled default may stand in with random weights (until trained weights ship)
         gen = build_generator(generator or "auto", model_dir=model_dir, device=device, dtype=dtype,
                               allow_random=name in bundled_models())
+        return cls(gen, **kwargs)
+
+    @classmethod
+    def _from_ws2(cls, name: str, device: Optional[str], dtype: Any, variant: Optional[str] = None,
+                  base_model: Optional[str | os.PathLike] = None, allow_download: bool = False, prompt: str = "",
+                  **kwargs: Any) -> "WorldStereo":
+        """The authors' released WorldStereo 2.0 checkpoints: ``name`` is the release folder (or hub id with
+        ``allow_download``), ``variant`` one of camera | memory | memory-dmd (default memory-dmd),
+        ``base_model`` the diffusers-layout Wan2.1-I2V-480P folder (default: the one the config names)."""
+        gen = build_generator("ws2", model_dir=name, variant=variant or "memory-dmd", base_model=base_model,
+                              device=device, dtype=dtype, prompt=prompt, allow_download=allow_download)
         return cls(gen, **kwargs)
 
     # -- inputs -------------------------------------------------------------------------------------

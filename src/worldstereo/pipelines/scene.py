@@ -82,7 +82,7 @@ def _quantise(frames: np.ndarray) -> np.ndarray:
     return to_uint8(frames).astype(np.float32) / 255.0
 
 
-def _references_json(req: GenerationRequest, state: SceneState) -> Optional[dict]:
+def _references_json(req: GenerationRequest, state: SceneState, every: int = 4) -> Optional[dict]:
     r = req.references
     if r is None:
         return None
@@ -93,7 +93,7 @@ def _references_json(req: GenerationRequest, state: SceneState) -> Optional[dict
         angles.append(float(np.degrees(np.arccos(np.clip(axis_t @ axis_b, -1, 1)))))
     retrieval = Retrieval(r.target_indices, r.bank_indices, r.scores, np.asarray(angles), "volume")
     return {
-        "every": 4,
+        "every": int(every),
         "targets": [int(i) for i in r.target_indices],
         "references": [int(i) for i in r.bank_indices],
         "reference_sources": [f"{state.bank.frames[int(b)].source}:{state.bank.frames[int(b)].index}" for b in r.bank_indices],
@@ -125,7 +125,8 @@ class SceneRunner:
     # -- one trajectory -------------------------------------------------------------------------
     def generate(self, traj: CameraTrajectory, index: int) -> TrajectoryOutput:
         """Steps 1–4 for one trajectory (no memory update, no files)."""
-        req = self.state.request(traj, self.use_ggm, self.use_ssm, self.steps, self.guidance, self.seed + index)
+        req = self.state.request(traj, self.use_ggm, self.use_ssm, self.steps, self.guidance, self.seed + index,
+                                 ssm_every=self.generator.ssm_every)
 
         def step(i: int, n: int, what: str) -> None:
             if self.progress is not None:
@@ -136,7 +137,7 @@ class SceneRunner:
         depth, source = self._depth(res, frames, req)
         confidence = None if res.confidence is None else np.asarray(res.confidence, np.float32)
         return TrajectoryOutput(traj.name, frames, req.cameras, req.renders, req.masks, depth, source,
-                                _references_json(req, self.state), dict(res.info), confidence, bool(res.derived))
+                                _references_json(req, self.state, self.generator.ssm_every), dict(res.info), confidence, bool(res.derived))
 
     def _depth(self, res: GenerationResult, frames: np.ndarray, req: GenerationRequest) -> tuple[Optional[np.ndarray], str]:
         """Depth for the cache update: the generator's own (pose head / warp), else the depth backend
@@ -155,7 +156,7 @@ class SceneRunner:
         files.append(write_video(d / "render.mp4", out.renders, fps=traj.fps))
         files.append(write_video(d / "mask.mp4", out.masks, fps=traj.fps))
         files.append(save_trajectory(traj.with_cameras(out.cameras), d / "cameras.json"))
-        atomic_write_json(d / "references.json", out.references or {"every": 4, "targets": [], "references": [],
+        atomic_write_json(d / "references.json", out.references or {"every": self.generator.ssm_every, "targets": [], "references": [],
                                                                      "scores": [], "angles": []})
         files.append(d / "references.json")
         if out.depth is not None:

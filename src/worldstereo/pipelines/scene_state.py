@@ -125,24 +125,26 @@ class SceneState:
 
     # -- conditions -----------------------------------------------------------------------------
     def request(self, traj: CameraTrajectory, use_ggm: bool = True, use_ssm: bool = True, steps: Optional[int] = None,
-                guidance: Optional[float] = None, seed: int = 0) -> GenerationRequest:
-        """Steps 1–3 of DESIGN §3 for one trajectory: cache renders, retrieval, pointmaps."""
+                guidance: Optional[float] = None, seed: int = 0, ssm_every: int = SSM_EVERY) -> GenerationRequest:
+        """Steps 1–3 of DESIGN §3 for one trajectory: cache renders, retrieval (one reference for every
+        ``ssm_every``-th target), pointmaps."""
         cams = traj.cameras
         if (cams.width, cams.height) != (self.width, self.height):
             cams = cams.resized(self.width, self.height)
         source = self.cache if use_ggm else self.initial_cache
         ren = source.render(cams)
-        refs = self.references(cams) if use_ssm else None
+        refs = self.references(cams, ssm_every) if use_ssm else None
         return GenerationRequest(
             image=self.image, cameras=cams, renders=ren.rgb.numpy(), render_depth=ren.depth.numpy(),
             masks=ren.mask.numpy(), references=refs, steps=steps, guidance=guidance, seed=seed,
         )
 
-    def references(self, cams: Cameras) -> Optional[References]:
-        """For every 4th target, the bank frame of largest frustum overlap, with pointmaps."""
+    def references(self, cams: Cameras, every: int = SSM_EVERY) -> Optional[References]:
+        """For every ``every``-th target (4th by default), the bank frame of largest frustum overlap,
+        with pointmaps."""
         if len(self.bank) == 0:
             return None
-        r = self.bank.retrieve(cams, every=SSM_EVERY)
+        r = self.bank.retrieve(cams, every=every)
         images = np.stack([resize_image(self.bank.frames[int(b)].image, self.height, self.width) for b in r.bank_indices])
         ref_cams = Cameras.concat([self.bank.frames[int(b)].camera.resized(self.width, self.height) for b in r.bank_indices])
         tgt_pm, ref_pm = self.bank.pointmaps(self.cache, cams[r.target_indices], r.bank_indices)

@@ -106,6 +106,8 @@ def sample_frames(frames: np.ndarray, cams: Cameras, points: np.ndarray) -> np.n
     cols = 1024  # OpenCV maps must stay below 32767 columns: sample a (rows, 1024) map
     rows = -(-P // cols)
     out = np.zeros((len(cams), P, 3), np.float32)
+    if P == 0:  # an empty mesh: OpenCV refuses an empty map
+        return out
     for k in range(len(cams)):
         m = np.zeros((rows * cols, 2), np.float32)
         m[:P] = uv[k] - 0.5

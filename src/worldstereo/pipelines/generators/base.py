@@ -94,6 +94,8 @@ class Generator(abc.ABC):
     num_frames: Optional[int] = None
     #: True when weights are untrained (the output says so)
     untrained: bool = False
+    #: one SSM reference is retrieved for every this-many target frames (paper §3.3: 4)
+    ssm_every: int = 4
 
     def working_size(self, height: int, width: int, max_side: Optional[int] = None) -> tuple[int, int]:
         """The size the backend works at for an input of ``height x width``: aspect kept, long side at
