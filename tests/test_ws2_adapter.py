@@ -19,7 +19,7 @@ def _io():
 
 def test_convention_ws2_plucker_grid_matches_release():
     io = _io()
-    n, h, w = io["w2c"].shape[0], io["plucker"].shape[3], io["plucker"].shape[4]
+    h, w = io["plucker"].shape[3], io["plucker"].shape[4]
     ours = plucker_released(io["K"], io["w2c"], h, w)
     np.testing.assert_allclose(ours, io["plucker"][0], atol=2e-5, rtol=1e-4)
     # the released grid is (j - 0.5, i + 0.5): the project's (j + 0.5) grid would not match

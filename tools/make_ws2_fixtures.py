@@ -105,7 +105,6 @@ def save_variant(out: Path, variant: str, model: torch.nn.Module) -> None:
 
 def tiny_aux(out: Path):
     from diffusers import AutoencoderKLWan, UniPCMultistepScheduler
-    from safetensors.torch import save_file
     from transformers import CLIPImageProcessor, CLIPVisionConfig, CLIPVisionModel
 
     base = out / "base"
