@@ -164,6 +164,7 @@ class AutoPlanner:
         self.cfg = cfg
         self.steps: list[dict] = []
         self.chosen: list[CameraTrajectory] = []
+        self.grid: Optional[VoxelGrid] = None  # the grid of the latest step (for plots)
 
     @property
     def budget(self) -> int:
@@ -179,7 +180,7 @@ class AutoPlanner:
         if k >= self.cfg.budget:
             return None
         D = self.state.median_depth
-        grid = known_space(self.state, self.cfg)
+        grid = self.grid = known_space(self.state, self.cfg)
         used = {t.name.split("-", 1)[1] for t in self.chosen}
         rows = []
         best: Optional[tuple[float, int, CameraTrajectory]] = None
