@@ -42,10 +42,11 @@ class VoxelGrid:
     _distance: Optional[np.ndarray] = field(default=None, repr=False)
 
     @classmethod
-    def bounding(cls, points: np.ndarray, centers: np.ndarray, voxel: float, pad: float,
+    def bounding(cls, points: np.ndarray, centers: np.ndarray, voxel: float, pad: float, reach: float,
                  max_cells: int = 96) -> "VoxelGrid":
         """The grid covering the central 98 % of ``points`` (P, 3) and all ``centers`` (N, 3), padded
-        by ``pad``; the voxel grows past ``voxel`` when an axis would exceed ``max_cells``."""
+        by ``pad``, but no farther than ``reach`` from the centres (far backgrounds would coarsen the
+        voxels where cameras move); the voxel grows past ``voxel`` when an axis would exceed ``max_cells``."""
         pts = np.asarray(points, np.float64).reshape(-1, 3)
         pts = pts[np.all(np.isfinite(pts), 1)]
         c = np.asarray(centers, np.float64).reshape(-1, 3)
@@ -53,6 +54,7 @@ class VoxelGrid:
             raise ValueError(f"VoxelGrid.bounding: voxel must be > 0, got {voxel}")
         lo = np.min(np.vstack([np.percentile(pts, 1, 0) if len(pts) else c[0], c]), 0) - pad
         hi = np.max(np.vstack([np.percentile(pts, 99, 0) if len(pts) else c[0], c]), 0) + pad
+        lo, hi = np.maximum(lo, c.min(0) - reach), np.minimum(hi, c.max(0) + reach)
         voxel = max(voxel, float((hi - lo).max()) / max_cells)
         shape = tuple(int(s) for s in np.maximum(np.ceil((hi - lo) / voxel), 1).astype(int))
         z = np.zeros(shape, bool)
@@ -152,14 +154,18 @@ class VoxelGrid:
                 out[i] = min(out[i], float(self.clearance(c[i - 1] + s * (c[i] - c[i - 1])).min()))
         return out
 
-    def cast(self, cameras: Cameras, rays: tuple[int, int] = (12, 20), max_range: Optional[float] = None,
-             unknown_depth: int = 3) -> dict:
+    def cast(self, cameras: Cameras, rays: tuple[int, int] = (24, 40), max_range: Optional[float] = None,
+             expected_depth: Optional[float] = None) -> dict:
         """What ``cameras`` (N views) would see at ``rays`` = (rows, cols) rays each, marching the grid:
 
         ``support`` (N,) share of rays reaching a known surface through free space (the generator's
-        condition); ``new`` (N,) share of rays entering unknown space first; ``voxels`` the flat
-        indices of the unknown voxels they would uncover (the first ``unknown_depth`` on each ray,
-        never behind a known surface), for a gain counted once over all views.
+        condition); ``new`` (N,) share of rays leaving known free space into unknown space (outside
+        the grid counts as unknown); ``voxels`` the distinct voxel keys (integer triples, unbounded)
+        of where those rays are expected to meet a surface -- where they enter unknown space, or at
+        ``expected_depth`` when that is farther (space just outside the known region is rarely the
+        surface: a pan next to the input camera would otherwise score only the shell around it),
+        never behind a known surface. The number of distinct keys over all views is the expected
+        newly observed surface in voxel faces, each counted once.
         """
         state = self.state
         rmax = max_range or float(np.linalg.norm(np.array(self.shape) * self.voxel))
@@ -167,23 +173,28 @@ class VoxelGrid:
         t = np.arange(1, int(np.ceil(rmax / step)) + 1) * step
         h, w = rays
         uv = np.stack(np.meshgrid((np.arange(w) + 0.5) / w, (np.arange(h) + 0.5) / h, indexing="xy"), -1).reshape(-1, 2)
-        support, new, seen = [], [], []
+        support, new, keys = [], [], []
         for i in range(len(cameras)):
             K, world_from_cam = cameras.K[i], cameras.world_from_cam[i]
             u, v = uv[:, 0] * cameras.width, uv[:, 1] * cameras.height
             d = np.stack([(u - K[0, 2]) / K[0, 0], (v - K[1, 2]) / K[1, 1], np.ones_like(u)], 1) @ world_from_cam[:3, :3].T
             d /= np.linalg.norm(d, axis=1, keepdims=True)
-            ijk, inside = self.index(world_from_cam[:3, 3] + d[:, None, :] * t[None, :, None])
-            s = np.where(inside, state[ijk[..., 0], ijk[..., 1], ijk[..., 2]], 255)  # 255: left the grid
+            o = world_from_cam[:3, 3]
+            ijk, inside = self.index(o + d[:, None, :] * t[None, :, None])
+            s = np.where(inside, state[ijk[..., 0], ijk[..., 1], ijk[..., 2]], UNKNOWN)
             first = np.argmax(s != FREE, axis=1)
             stop = s[np.arange(len(s)), first]
+            stop[np.all(s == FREE, axis=1)] = FREE  # reached max_range in free space: sees nothing new
             support.append(float(np.mean(stop == OCCUPIED)))
-            new.append(float(np.mean(stop == UNKNOWN)))
-            blocked = np.cumsum(s == OCCUPIED, axis=1) > 0
-            unknown = (s == UNKNOWN) & ~blocked & (np.cumsum(s == UNKNOWN, axis=1) <= unknown_depth)
-            flat = np.ravel_multi_index(tuple(ijk[unknown].T), self.shape)
-            seen.append(flat)
-        voxels = np.unique(np.concatenate(seen)) if seen else np.zeros(0, np.int64)
+            into = stop == UNKNOWN
+            new.append(float(np.mean(into)))
+            t_hit = np.maximum(t[first], expected_depth or 0.0)
+            k_hit = np.minimum(np.searchsorted(t, t_hit), len(t) - 1)
+            occ_before = np.cumsum(s == OCCUPIED, axis=1)[np.arange(len(s)), k_hit] > 0
+            into &= ~occ_before
+            hit = o + d[into] * t_hit[into, None]
+            keys.append(np.floor((hit - self.origin) / self.voxel).astype(np.int64))
+        voxels = np.unique(np.concatenate(keys), axis=0) if keys else np.zeros((0, 3), np.int64)
         return {"support": np.array(support), "new": np.array(new), "voxels": voxels}
 
     def counts(self) -> dict:

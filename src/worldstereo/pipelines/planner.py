@@ -29,12 +29,13 @@ from .scene_state import SceneState
 
 log = logging.getLogger(__name__)
 
-RAYS = (12, 20)  # rows x cols of rays cast per scored view
+RAYS = (24, 40)  # rows x cols of rays cast per scored view
 
 
 @dataclass(frozen=True)
 class PlanConfig:
-    """How ``--plan auto`` chooses; lengths are fractions of the scene's median depth."""
+    """How ``--plan auto`` chooses; lengths are fractions of :func:`scale` (the median depth unless a
+    far background dominates); preset pivots stay at the median depth as in the paper."""
 
     budget: int = 4  # at most this many trajectories
     min_gain: float = 0.05  # stop when the best candidate uncovers fewer unknown voxels than this per cast ray
@@ -43,7 +44,7 @@ class PlanConfig:
     seed_radius: float = 0.25  # ball around the input camera taken as free (the camera stood there)
     min_support: float = 0.25  # least share of each scored view's rays reaching a known surface
     score_frames: int = 6  # views per candidate that are cast for gain and support
-    waypoints: int = 6  # free-space waypoints for spline candidates
+    waypoints: int = 10  # free-space waypoints for spline candidates
 
 
 @contextmanager
@@ -58,13 +59,22 @@ def _quiet(name: str) -> Iterator[None]:
         logger.setLevel(level)
 
 
+def scale(state: SceneState) -> float:
+    """The length the planner's fractions refer to: the median depth, but no more than twice the
+    lower-quartile depth, so that a far background (an outdoor view that is half sky and distant
+    hills) does not size the voxels and clearances of the near ground the cameras move over."""
+    d = np.asarray(state.depth, np.float64)
+    d = d[np.isfinite(d) & (d > 0)]
+    return float(min(state.median_depth, 2.0 * np.percentile(d, 25))) if len(d) else state.median_depth
+
+
 def known_space(state: SceneState, cfg: PlanConfig = PlanConfig()) -> VoxelGrid:
     """The grid of known free space of ``state``: carved by the cache's depth seen from every
     observer camera (rendered small), occupied where the cache has points."""
-    D = state.median_depth
+    D = scale(state)
     xyz = state.cache.points.xyz
     centers = np.concatenate([c.centers for c in state.observers])
-    grid = VoxelGrid.bounding(xyz, centers, cfg.voxel * D, pad=0.3 * D)
+    grid = VoxelGrid.bounding(xyz, centers, cfg.voxel * D, pad=0.3 * D, reach=3.0 * D)
     for cams in state.observers:
         s = min(1.0, 64 / max(cams.width, cams.height))
         small = cams.resized(max(2, round(cams.width * s)), max(2, round(cams.height * s)))
@@ -72,7 +82,11 @@ def known_space(state: SceneState, cfg: PlanConfig = PlanConfig()) -> VoxelGrid:
         for i in range(len(small)):
             grid.integrate(depth[i], small[i])
     grid.mark_surfaces(xyz)
-    grid.seed_ball(state.input_camera.centers[0], cfg.seed_radius * D)
+    # the camera stood there, but no farther than half the nearest surface it saw: outdoors the
+    # ground under the camera is out of view and nearer than a fraction of the scene's depth
+    d = np.asarray(state.depth, np.float64)
+    near = float(np.percentile(d[d > 0], 5)) if (d > 0).any() else D
+    grid.seed_ball(state.input_camera.centers[0], min(cfg.seed_radius * D, 0.5 * near))
     return grid
 
 
@@ -94,16 +108,22 @@ def candidates(state: SceneState, grid: VoxelGrid, n: int, cfg: PlanConfig) -> l
         add(f"dolly-{f}", "dolly", D, distance=f * D)
     for f in (-0.2, 0.2):
         add(f"truck-{f}", "truck", D, dx=f * D)
-    for y in (-90, -45, 45, 90):
-        add(f"pan-{y}", "pan", D, yaw=float(y))
-    for p in (-30, 30):
+    for y in (-90, -60, -30, 30, 60, 90):
+        for p in (-30, 0, 30):
+            add(f"pan-{y}" if p == 0 else f"pan-{y}-{p}", "pan", D, yaw=float(y), pitch=float(p))
+    for p in (-45, -30, 30, 45):
         add(f"tilt-{p}", "pan", D, yaw=0.0, pitch=float(p))
     start = state.input_camera
-    for k, wp in enumerate(_waypoints(grid, cfg.clearance * D, cfg.waypoints)):
-        for yaw in (-90, -45, 0, 45, 90):
-            a = np.radians(yaw)
-            end = Cameras(K, look_at(wp, wp + np.array([np.sin(a), 0.0, np.cos(a)])), w, h)
-            out.append((f"spline-w{k}-y{yaw}", spline(Cameras.concat([start, end]), n, fps=16.0, name="spline")))
+    for k, wp in enumerate(_waypoints(grid, cfg.clearance * scale(state), cfg.waypoints)):
+        targets = [(f"y{yaw}", wp + np.array([np.sin(np.radians(yaw)), 0.0, np.cos(np.radians(yaw))]))
+                   for yaw in (-90, -45, 0, 45, 90)]
+        # looking back at the middle of what is known keeps the generator's support on a long move
+        targets += [(f"p{f}", np.array([0.0, 0.0, f * D])) for f in (0.5, 1.0)]
+        for label, target in targets:
+            if np.linalg.norm(target - wp) < 1e-6:
+                continue
+            end = Cameras(K, look_at(wp, target), w, h)
+            out.append((f"spline-w{k}-{label}", spline(Cameras.concat([start, end]), n, fps=16.0, name="spline")))
     return out
 
 
@@ -140,7 +160,7 @@ def evaluate(grid: VoxelGrid, traj: CameraTrajectory, cfg: PlanConfig, D: float)
     if rough:
         return {**row, "accepted": False, "reason": f"not smooth at steps {list(rough)[:5]}"}
     idx = np.unique(np.linspace(0, len(traj) - 1, cfg.score_frames).round().astype(int))
-    seen = grid.cast(traj.cameras[idx], rays=RAYS, max_range=4.0 * D)
+    seen = grid.cast(traj.cameras[idx], rays=RAYS, max_range=4.0 * D, expected_depth=D)
     row.update(support=round(float(seen["support"].min()), 4), new=round(float(seen["new"].mean()), 4),
                gain=round(len(seen["voxels"]) / (len(idx) * RAYS[0] * RAYS[1]), 4))
     if seen["support"].min() < cfg.min_support:
@@ -179,7 +199,7 @@ class AutoPlanner:
         k = len(self.chosen)
         if k >= self.cfg.budget:
             return None
-        D = self.state.median_depth
+        D = scale(self.state)
         grid = self.grid = known_space(self.state, self.cfg)
         used = {t.name.split("-", 1)[1] for t in self.chosen}
         rows = []
