@@ -31,6 +31,7 @@ demo: setup
 	$(VENV)/bin/worldstereo demo -o out/demo
 
 test: setup
+	$(VENV)/bin/ruff check src tests benchmarks tools
 	$(PY) -m pytest -q $(PYTEST_ARGS)
 
 bench: setup

@@ -30,8 +30,8 @@ def _input_from_scene() -> np.ndarray:
 
 
 def _camera_json(cams: Cameras, i: int) -> dict:
-    return {"width": cams.width, "height": cams.height, "K": cams.K[i].tolist(),
-            "cam_from_world": cams.cam_from_world[i].tolist()}
+    """A bank entry's camera exactly as ``MemoryBank.save`` writes it: one camera's ``to_dict``."""
+    return cams[i].to_dict()
 
 
 def _write_ply(path: Path, xyz: np.ndarray, rgb: np.ndarray) -> None:

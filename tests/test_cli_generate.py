@@ -100,7 +100,7 @@ def test_resolution_not_multiple_of_model_factor_is_resized_with_notice(caplog):
         prepared = ws.prepare("object")
     h, w = prepared.state.height, prepared.state.width
     assert h % ws.generator.size_multiple == 0 and w % ws.generator.size_multiple == 0
-    assert f"input 512x288 cropped to" in caplog.text and f"resized to {w}x{h}" in caplog.text
+    assert "input 512x288 cropped to" in caplog.text and f"resized to {w}x{h}" in caplog.text
     assert "--max-side does not apply" in caplog.text  # the log says what really happens
     x0, y0, wc, hc = prepared.record["crop"]
     assert abs(wc / hc - w / h) < 0.5 / min(wc, hc) * 2  # aspect kept to the input pixel, not stretched ~5 %

@@ -3,7 +3,7 @@ import json
 import numpy as np
 import pytest
 
-from worldstereo.camera import CameraTrajectory, Cameras, TrajectoryFileError, load_trajectory, save_trajectory
+from worldstereo.camera import CameraTrajectory, TrajectoryFileError, load_trajectory, save_trajectory
 from worldstereo.camera.formats import FORMATS, read_trajectory, write_trajectory
 from conftest import random_cameras
 

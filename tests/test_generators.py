@@ -1,7 +1,6 @@
 """Generator backends on one real request (object sample at a small working size)."""
 
 import numpy as np
-import pytest
 import torch
 
 from worldstereo.camera import preset

@@ -2,7 +2,6 @@
 validated before use, and numeric options are checked before anything is written."""
 
 import json
-import os
 
 import numpy as np
 import pytest

@@ -22,7 +22,7 @@ from worldstereo.atomic import atomic_write_bytes
 from worldstereo.camera import load_trajectory
 from worldstereo.viewer import RunServer, load_run, write_viewer
 from worldstereo.viewer.html import subsample_points, viewer_data
-from worldstereo.viewer.rundata import read_ply_mesh, read_ply_points
+from worldstereo.viewer.rundata import NotARunError, read_ply_mesh, read_ply_points
 
 REPO = Path(__file__).resolve().parents[1]
 CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--use-gl=swiftshader", "--enable-unsafe-swiftshader",
@@ -33,6 +33,20 @@ CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--use-gl=swift
 @pytest.fixture(scope="module")
 def runs(tmp_path_factory):
     return session_runs(tmp_path_factory)
+
+
+@pytest.fixture(scope="module")
+def warp_run(tmp_path_factory):
+    """A real (small) run: the demo's pipeline with the warp generator, reconstruction and viewer page."""
+    from typer.testing import CliRunner
+
+    from worldstereo.cli import app
+
+    out = tmp_path_factory.mktemp("warp") / "run"
+    result = CliRunner().invoke(app, ["demo", "--generator", "warp", "--max-side", "64", "--frames", "5",
+                                      "-o", str(out), "--quiet"])
+    assert result.exit_code == 0, result.output
+    return out
 
 
 def _chromium() -> str:
@@ -104,9 +118,8 @@ def test_viewer_page_is_offline(runs, tmp_path):
     path = write_viewer(runs[0])
     page = path.read_text()
     assert re.search(r"""(src|href)\s*=\s*["']\s*(https?:)?//""", page) is None
-    imports = json.loads(re.search(r'<script type="importmap">(.*?)</script>', page, re.S).group(1))["imports"]
-    assert list(imports) == ["three"] and imports["three"].startswith("data:text/javascript;base64,")
-    assert "<script src" not in page
+    assert "<script src" not in page and "importmap" not in page and "data:text/javascript" not in page
+    assert '<meta http-equiv="Content-Security-Policy"' in page
     # Opened straight from disk, without any server, the page still builds its scene and seeks its videos.
     state = _browse_videos(path.as_uri() + "?traj=orbit&frame=4", tmp_path).attrs
     assert state["data-ready"] == "1" and state["data-highlight"] == "orbit:4"
@@ -284,10 +297,84 @@ def test_server_answers_byte_ranges(runs):
             assert r.status == 200 and r.read() == data
 
 
-def test_empty_folder_gives_a_page_that_says_everything_is_missing(tmp_path):
+def test_a_bare_run_record_gives_a_page_that_says_everything_is_missing(tmp_path):
+    (tmp_path / "run.json").write_text('{"schema": 1, "trajectories": {}}')
     page = write_viewer(tmp_path).read_text()
     data = json.loads(re.search(r'<script type="application/json" id="run-data">(.*?)</script>', page, re.S).group(1))
     assert data["layers"] == {} and data["trajectories"] == [] and data["bank"] == []
-    assert {"run.json: not written", "cache.ply: not written", "memory/bank.json: not written"} <= set(data["missing"])
-    with pytest.raises(ValueError, match="not a folder"):
+    assert {"cache.ply: not written", "memory/bank.json: not written", "input.png: not written"} <= set(data["missing"])
+
+
+@pytest.mark.parametrize("record, message", [
+    (None, "not a worldstereo run (no run.json)"),
+    ("[1, 2]", "not a worldstereo run record"),
+    ('{"schema": "1", "trajectories": {}}', "not a worldstereo run record"),
+    ('{"schema": 1, "trajectories": []}', "not a worldstereo run record"),
+    ('{"schema": 1, ', "not valid JSON"),
+])
+def test_a_folder_that_is_not_a_run_is_refused_before_writing(tmp_path, record, message):
+    if record is not None:
+        (tmp_path / "run.json").write_text(record)
+    before = sorted(tmp_path.iterdir())
+    with pytest.raises(NotARunError, match=re.escape(message)):
+        write_viewer(tmp_path)
+    assert sorted(tmp_path.iterdir()) == before
+    with pytest.raises(NotARunError, match="not a folder"):
         write_viewer(tmp_path / "absent")
+
+
+def test_bank_cameras_are_read_as_memory_bank_writes_them(tmp_path):
+    """memory/bank.json holds ``Cameras.to_dict()`` of one camera (K (1, 3, 3)); the viewer reads that shape
+    (issue 19: it expected (3, 3) and dropped every bank frame), and a frame holding two cameras is refused."""
+    from worldstereo.camera import Cameras, intrinsics_from_fov
+    from worldstereo.memory import MemoryBank
+
+    cams = Cameras.identity(intrinsics_from_fov(60.0, 16, 12), 16, 12, 2)
+    moved = cams.cam_from_world.copy()
+    moved[1, 0, 3] = 0.5
+    cams = Cameras(cams.K, moved, 16, 12)
+    bank = MemoryBank()
+    bank.add(np.zeros((12, 16, 3), np.float32), cams[0], source="input")
+    bank.add(np.ones((12, 16, 3), np.float32), cams[1], source="orbit", index=4)
+    (tmp_path / "run.json").write_text('{"schema": 1, "trajectories": {}}')
+    bank.save(tmp_path / "memory")
+    run = load_run(tmp_path)
+    assert [b.source for b in run.bank] == ["input", "orbit"] and not any("bank" in m for m in run.missing)
+    assert run.bank[1].image == "memory/frame_0001.png"
+    np.testing.assert_allclose(run.bank[1].camera.cam_from_world, cams[1].cam_from_world)
+    meta = json.loads((tmp_path / "memory/bank.json").read_text())
+    meta["frames"][1]["camera"] = cams.to_dict()
+    (tmp_path / "memory/bank.json").write_text(json.dumps(meta))
+    run = load_run(tmp_path)
+    assert len(run.bank) == 1
+    assert "memory/bank.json: frame 1 has no valid camera (holds 2 cameras, a bank frame has one)" in run.missing
+
+
+def test_real_run_has_nothing_missing_and_draws_its_memory_bank(warp_run, tmp_path):
+    """Issue 19: after a real run the viewer listed every bank frame as 'no valid camera' and drew no bank frustum."""
+    import imageio.v3 as iio
+
+    from worldstereo.memory import MemoryBank
+
+    assert load_run(warp_run).missing == []
+    bank = MemoryBank.load(warp_run / "memory")
+    page = (warp_run / "viewer.html").read_text()
+    data = json.loads(re.search(r'<script type="application/json" id="run-data">(.*?)</script>', page, re.S).group(1))
+    assert data["missing"] == [] and len(data["bank"]) == len(bank) > 1
+    corners = np.asarray([b["corners"] for b in data["bank"]]).reshape(-1, 5, 3)
+    np.testing.assert_allclose(corners[:, 0], np.concatenate([f.camera.centers for f in bank.frames]), atol=1e-4)
+    assert [b["image"] for b in data["bank"]] == [f"memory/frame_{i:04d}.png" for i in range(len(bank))]
+    shots = {}
+    with RunServer(warp_run) as server:
+        for show in ("1", "0"):
+            url = server.url + f"viewer.html?layers=none&bank={show}"
+            assert _state(_browse(url, tmp_path)).attrs["data-bank-frustums"] == (str(len(bank)) if show == "1" else "0")
+            shots[show] = tmp_path / f"bank{show}.png"
+            _browse(url, tmp_path, screenshot=shots[show])
+    with_bank, without = (iio.imread(shots[k])[80:640, :, :3].astype(int) for k in ("1", "0"))
+    # the bank's grey frustums change pixels of the 3D view (they overlap the trajectories' own frustums,
+    # so changed pixels are counted rather than non-background ones)
+    assert (np.abs(with_bank - without).sum(-1) > 30).sum() > 100
+    keep = os.environ.get("WORLDSTEREO_SCREENSHOTS")
+    if keep:
+        atomic_write_bytes(Path(keep) / "viewer-bank.png", shots["1"].read_bytes())

@@ -19,7 +19,8 @@ MAX_BYTES = 256 << 20
 
 
 class JSONInputError(ValueError):
-    """A JSON input is unreadable, too deep, or holds a non-finite number."""
+    """A JSON input is unreadable, too deep, holds a non-finite number, or (:func:`check`, and the
+    loaders of project files without an error class of their own) does not hold what its reader expects."""
 
 
 def json_path(parts) -> str:
@@ -84,6 +85,19 @@ def _ints(obj: Any):
             stack.extend(node)
         elif isinstance(node, int) and not isinstance(node, bool):
             yield node
+
+
+def check(data: Any, schema: dict, source: str, fix: str = "") -> Any:
+    """``data`` if it matches the JSON ``schema``, else :class:`JSONInputError` naming ``source`` and the first bad field."""
+    import jsonschema
+
+    error = jsonschema.exceptions.best_match(jsonschema.Draft202012Validator(schema).iter_errors(data))
+    if error is not None:
+        message = error.message.replace("\n", " ")
+        if len(message) > 160:  # jsonschema starts with the value's repr, which can be the whole file
+            message = f"does not meet '{error.validator}': {str(error.validator_value)[:80]}"
+        raise JSONInputError(f"{source}: {json_path(error.absolute_path)}: {message}" + (f"; {fix}" if fix else ""))
+    return data
 
 
 def load(path: str | os.PathLike, what: str = "JSON", max_depth: int = MAX_DEPTH) -> Any:

@@ -25,8 +25,18 @@ import numpy as np
 
 from ..eval.consistency import cross_trajectory_consistency, matching_frames
 from ..eval.image_metrics import psnr, ssim
-from .common import (BenchStore, GeneratorSpec, Progress, build_pipeline, camera_scores, ground_truth, load_view,
-                     mean_of, run_scene, sample_dir)
+from .common import (
+    BenchStore,
+    GeneratorSpec,
+    Progress,
+    build_pipeline,
+    camera_scores,
+    ground_truth,
+    load_view,
+    mean_of,
+    run_scene,
+    sample_dir,
+)
 from .runners import _model_of, _settings
 from .suites import ABLATION_ROWS, Suite, plan_trajectories, revisit_trajectories
 

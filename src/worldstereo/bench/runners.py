@@ -18,8 +18,17 @@ from typing import Any, Optional, Sequence
 import numpy as np
 
 from ..eval.pointcloud_metrics import align_by_first_camera, f_score, f_score_auc, f_score_curve
-from .common import (BenchStore, GeneratorSpec, Progress, build_pipeline, camera_scores, ground_truth, load_view,
-                     mean_of, run_scene)
+from .common import (
+    BenchStore,
+    GeneratorSpec,
+    Progress,
+    build_pipeline,
+    camera_scores,
+    ground_truth,
+    load_view,
+    mean_of,
+    run_scene,
+)
 from .suites import MEMORY_SETTINGS, Suite, camera_trajectories, plan_trajectories
 
 

@@ -11,7 +11,7 @@ from dataclasses import asdict, dataclass, field
 
 import numpy as np
 
-from ..camera import CameraTrajectory, Cameras, default_plan, pan, rotate, spline, truck
+from ..camera import Cameras, CameraTrajectory, default_plan, pan, rotate, spline, truck
 
 # Memory settings of the reconstruction benchmark (name -> use_ggm, use_ssm).
 MEMORY_SETTINGS = {"none": (False, False), "ggm": (True, False), "full": (True, True)}

@@ -21,6 +21,24 @@ import numpy as np
 import torch
 
 ROTATION_TOL = 1e-4
+MAX_SIDE = 8192  # image sides a camera file may claim (the trajectory schema's bound too)
+
+_ROW3 = {"type": "array", "items": {"type": "number"}, "minItems": 3, "maxItems": 3}
+_ROW4 = {"type": "array", "items": {"type": "number"}, "minItems": 4, "maxItems": 4}
+_MAT3 = {"type": "array", "items": _ROW3, "minItems": 3, "maxItems": 3}
+_MAT4 = {"type": "array", "items": _ROW4, "minItems": 4, "maxItems": 4}
+# The JSON form of :meth:`Cameras.to_dict`: loaders of files a run wrote check it before numpy sees
+# the values, so a damaged file fails with the JSON path of the bad value.
+CAMERAS_SCHEMA = {
+    "type": "object",
+    "required": ["width", "height", "K", "cam_from_world"],
+    "properties": {
+        "width": {"type": "integer", "minimum": 1, "maximum": MAX_SIDE},
+        "height": {"type": "integer", "minimum": 1, "maximum": MAX_SIDE},
+        "K": {"oneOf": [_MAT3, {"type": "array", "items": _MAT3, "minItems": 1}]},
+        "cam_from_world": {"oneOf": [_MAT4, {"type": "array", "items": _MAT4, "minItems": 1}]},
+    },
+}
 
 
 class CameraValidationError(ValueError):
@@ -61,8 +79,9 @@ def _validate_cam_from_world(T: np.ndarray) -> None:
         if not np.allclose(m[3], [0.0, 0.0, 0.0, 1.0], atol=1e-9):
             raise CameraValidationError("cam_from_world", i, "last row must be [0, 0, 0, 1]")
         R = m[:3, :3]
-        err = np.abs(R.T @ R - eye).max()
-        if err > ROTATION_TOL:
+        with np.errstate(over="ignore", invalid="ignore"):  # huge entries give inf/NaN here: not orthonormal
+            err = np.abs(R.T @ R - eye).max()
+        if not err <= ROTATION_TOL:
             raise CameraValidationError(
                 "cam_from_world", i, f"rotation is not orthonormal (max |R^T R - I| = {err:.2g} > {ROTATION_TOL:g})"
             )

@@ -3,22 +3,30 @@
 from __future__ import annotations
 
 import json
+import math
 import os
 from dataclasses import dataclass, field
 from functools import lru_cache
 from importlib import resources
 from pathlib import Path
 
-import jsonschema
-
+from .. import jsonio
 from ..atomic import atomic_write_json
+from ..safepath import UnsafeNameError, check_name
 from .cameras import Cameras, CameraValidationError
 
 SCHEMA_VERSION = 1
+# Bounds of what a trajectory file may hold (also in trajectory.schema.json, with cameras.MAX_SIDE);
+# the pipeline applies its own, tighter limits to what a generator can take.
+MAX_FPS = 240.0
+MAX_FRAMES = 10_000
 
 
 class TrajectoryFileError(ValueError):
-    """A trajectory file is unreadable or invalid; the message names the file and JSON path."""
+    """A camera file (ours or a converter's input) is unreadable or invalid; the message names the
+    file and the field. Every camera loader raises only this: the shared guards' errors
+    (``jsonio.JSONInputError``, ``safepath.UnsafeNameError``, ``CameraValidationError``) are
+    re-raised as it with the same located message."""
 
 
 @dataclass(frozen=True)
@@ -38,8 +46,8 @@ class CameraTrajectory:
     def __post_init__(self) -> None:
         if not isinstance(self.cameras, Cameras):
             raise TypeError(f"CameraTrajectory.cameras must be Cameras, got {type(self.cameras).__name__}")
-        if not self.fps > 0:
-            raise ValueError(f"CameraTrajectory.fps: must be > 0, got {self.fps}")
+        if not (math.isfinite(self.fps) and self.fps > 0):
+            raise ValueError(f"CameraTrajectory.fps: must be finite and > 0, got {self.fps}")
 
     def __len__(self) -> int:
         return len(self.cameras)
@@ -69,10 +77,13 @@ class CameraTrajectory:
     @classmethod
     def from_dict(cls, data: dict, source: str = "<dict>") -> "CameraTrajectory":
         """Validate against the schema, then the camera rules; errors name ``source`` and the JSON path."""
-        validator = jsonschema.Draft202012Validator(_schema())
-        error = jsonschema.exceptions.best_match(validator.iter_errors(data))
-        if error is not None:
-            raise TrajectoryFileError(f"{source}: {_json_path(error.absolute_path)}: {error.message}")
+        if isinstance(data, dict) and "name" in data:
+            checked_name(data["name"], source)  # before the schema: its message says how to fix a name
+        try:
+            jsonio.check(data, _schema(), source, "see trajectory.schema.json or write one with `worldstereo trajectory make`")
+        except jsonio.JSONInputError as exc:
+            raise TrajectoryFileError(str(exc)) from None
+        fps = checked_fps(data["fps"], source)
         try:
             cams = Cameras(
                 K=[f["K"] for f in data["frames"]],
@@ -83,7 +94,7 @@ class CameraTrajectory:
         except CameraValidationError as exc:
             where = exc.field if exc.index is None else f"frames[{exc.index}].{exc.field}"
             raise TrajectoryFileError(f"{source}: {where}: {exc.reason}") from None
-        return cls(cameras=cams, name=data["name"], kind=data["kind"], fps=float(data["fps"]))
+        return cls(cameras=cams, name=data["name"], kind=data["kind"], fps=fps)
 
     def with_cameras(self, cameras: Cameras, **changes) -> "CameraTrajectory":
         kw = {"name": self.name, "kind": self.kind, "fps": self.fps, "metadata": dict(self.metadata)}
@@ -97,26 +108,31 @@ def _schema() -> dict:
     return json.loads(text)
 
 
-def _json_path(parts) -> str:
-    out = ""
-    for p in parts:
-        out += f"[{p}]" if isinstance(p, int) else (f".{p}" if out else str(p))
-    return out or "(top level)"
+def checked_name(name: object, source: str, what: str = "name") -> str:
+    """``name`` if it is a safe folder name (``safepath.check_name``), else :class:`TrajectoryFileError`."""
+    try:
+        return check_name(name, what, source)
+    except UnsafeNameError as exc:
+        raise TrajectoryFileError(str(exc)) from None
+
+
+def checked_fps(fps: object, source: str, what: str = "fps") -> float:
+    """``fps`` as a float in (0, MAX_FPS], else :class:`TrajectoryFileError` naming ``source`` and ``what``."""
+    if isinstance(fps, bool) or not isinstance(fps, (int, float)) or not (math.isfinite(fps) and 0 < fps <= MAX_FPS):
+        raise TrajectoryFileError(f"{source}: {what}: {str(fps)[:24]} is not a frame rate in (0, {MAX_FPS:g}]; "
+                                  "write the video's frames per second (e.g. 16)")
+    return float(fps)
 
 
 def load_trajectory(path: str | os.PathLike) -> CameraTrajectory:
     """Read a schema-v1 trajectory file. Raises ``TrajectoryFileError`` naming the file and field."""
     path = Path(path)
+    if not path.exists():
+        raise TrajectoryFileError(f"{path}: no such file; pass a trajectory .json (see `worldstereo trajectory make`)")
     try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise TrajectoryFileError(f"{path}: no such file; pass a trajectory .json (see `worldstereo trajectory make`)") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise TrajectoryFileError(f"{path}: cannot read ({exc})") from None
-    try:
-        data = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise TrajectoryFileError(f"{path}: not valid JSON at line {exc.lineno}, column {exc.colno}: {exc.msg}") from None
+        data = jsonio.load(path, "trajectory")
+    except jsonio.JSONInputError as exc:
+        raise TrajectoryFileError(str(exc)) from None
     return CameraTrajectory.from_dict(data, source=str(path))
 
 

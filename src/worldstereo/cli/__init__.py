@@ -3,7 +3,7 @@
 Library errors surface as one line on stderr with exit code 2 (``app._run``).
 """
 
-from . import bench, generate, reconstruct, sample, train, trajectory, view  # noqa: F401  (each registers its commands)
+from . import bench, doctor, generate, reconstruct, sample, train, trajectory, view  # noqa: F401  (each registers its commands)
 from .app import UserError, app, console
 
 __all__ = ["app", "console", "UserError", "main"]

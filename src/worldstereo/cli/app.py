@@ -14,6 +14,8 @@ stdout carries only results (JSON, tables asked for, a URL); progress bars and m
 
 from __future__ import annotations
 
+import functools
+import inspect
 import json
 import logging
 import os
@@ -142,6 +144,35 @@ class Output:
             typer.echo(json.dumps(summary, indent=2, default=str))
         elif human is not None and not self.quiet:
             human()
+
+
+def command(group: typer.Typer, name: str, json_output: bool = True) -> Callable[[Callable[..., None]], Callable[..., None]]:
+    """Register ``fn(out, ...)`` as the subcommand ``name`` of ``group`` with the flags every command
+    shares (``-q/--quiet``, ``-v/--verbose`` and, for commands with a result, ``--json``).
+
+    The command receives the combined :class:`Output` as ``out`` and runs under :func:`_run`, so bad
+    input anywhere in it is one line and exit 2.
+    """
+
+    def register(fn: Callable[..., None]) -> Callable[..., None]:
+        sig = inspect.signature(fn, eval_str=True)
+        own = [p for p in sig.parameters.values() if p.name != "out"]
+        shared = [inspect.Parameter("quiet", inspect.Parameter.KEYWORD_ONLY, default=False, annotation=Quiet),
+                  inspect.Parameter("verbose", inspect.Parameter.KEYWORD_ONLY, default=False, annotation=Verbose)]
+        if json_output:
+            shared.append(inspect.Parameter("as_json", inspect.Parameter.KEYWORD_ONLY, default=False, annotation=Json))
+
+        @functools.wraps(fn)
+        def run(**kwargs: Any) -> None:
+            out = output(kwargs.pop("quiet"), kwargs.pop("verbose"), kwargs.pop("as_json", False))
+            _run(lambda: fn(out=out, **kwargs))
+
+        run.__signature__ = sig.replace(parameters=[p.replace(kind=inspect.Parameter.KEYWORD_ONLY) for p in own] + shared)
+        run.__annotations__ = {p.name: p.annotation for p in run.__signature__.parameters.values()}
+        group.command(name)(run)
+        return fn
+
+    return register
 
 
 # the flags given before the subcommand; set by the root callback on every invocation

@@ -7,7 +7,7 @@ from typing import Optional
 
 import typer
 
-from .app import Json, Output, Quiet, UserError, Verbose, _run, app, console, output
+from .app import Output, UserError, app, command, console
 
 
 def _check_options(max_side: int, frames: Optional[int], steps: Optional[int] = None, seed: int = 0,
@@ -41,7 +41,13 @@ def _check_inputs(input: str, depth: Optional[Path], depth_model: Optional[Path]
     """The input files, read once here so that a bad one is reported before the model loads."""
     from ..pipelines.api import _sample_folder
     from ..pipelines.depth import depth_backend
-    from ..pipelines.inputs import check_panorama, load_depth, load_image, load_intrinsics, resolve_intrinsics
+    from ..pipelines.inputs import (
+        check_panorama,
+        load_depth,
+        load_image,
+        load_intrinsics,
+        resolve_intrinsics,
+    )
 
     if _sample_folder(input) is not None:
         return
@@ -86,8 +92,9 @@ def _show(out: Output, summary: dict) -> None:
     out.result(summary, table)
 
 
-@app.command("generate")
+@command(app, "generate")
 def generate(
+    out: Output,
     input: str = typer.Argument(..., help="An image, a panorama (--panorama), a sample folder or a bundled sample name."),
     output_dir: Path = typer.Option(..., "-o", "--output", help="Run directory (resumable)."),
     depth: Optional[Path] = typer.Option(None, "--depth", help="Depth map of the input: .npy, 16-bit .png (mm) or .exr."),
@@ -109,51 +116,44 @@ def generate(
     no_ggm: bool = typer.Option(False, "--no-ggm", help="Turn the global-geometric memory off (ablation)."),
     no_ssm: bool = typer.Option(False, "--no-ssm", help="Turn the spatial-stereo memory off (ablation)."),
     resume: bool = typer.Option(False, "--resume", help="Continue the run in OUTPUT (same inputs and settings)."),
-    quiet: Quiet = False,
-    verbose: Verbose = False,
-    as_json: Json = False,
 ) -> None:
     """Generate camera-controlled videos of one scene along several trajectories (both memories on)."""
-    out = output(quiet, verbose, as_json)
+    from ..pipelines.api import WorldStereo
 
-    def body() -> None:
-        from ..pipelines.api import WorldStereo
+    if plan not in ("default", "auto"):
+        raise UserError(f"--plan {plan!r} is not 'default' or 'auto'; give --trajectory for anything else")
+    if plan == "auto" and trajectory:
+        raise UserError("--plan auto chooses its own trajectories; drop --trajectory or use --plan default")
+    _check_options(max_side, frames, steps, seed, trajectory, device)
+    _check_inputs(input, depth, depth_model, fov, intrinsics, panorama)
+    from ..pipelines.rundir import RunDirectory
 
-        if plan not in ("default", "auto"):
-            raise UserError(f"--plan {plan!r} is not 'default' or 'auto'; give --trajectory for anything else")
-        if plan == "auto" and trajectory:
-            raise UserError("--plan auto chooses its own trajectories; drop --trajectory or use --plan default")
-        _check_options(max_side, frames, steps, seed, trajectory, device)
-        _check_inputs(input, depth, depth_model, fov, intrinsics, panorama)
-        from ..pipelines.rundir import RunDirectory
+    RunDirectory.precheck(output_dir, resume)
+    if fov is not None and intrinsics is not None:
+        raise UserError("give either --fov or --intrinsics, not both")
+    from ..pipelines.generators import GENERATORS
 
-        RunDirectory.precheck(output_dir, resume)
-        if fov is not None and intrinsics is not None:
-            raise UserError("give either --fov or --intrinsics, not both")
-        from ..pipelines.generators import GENERATORS
-
-        if generator not in GENERATORS:
-            raise UserError(f"--generator {generator!r} is not one of {', '.join(GENERATORS)}")
-        if generator == "wan" and model_dir is None:
-            raise UserError("--generator wan needs --model-dir DIR (a local diffusers-layout Wan2.1-I2V directory)")
-        name = "warp" if generator == "warp" else str(model_dir) if model_dir else "worldstereo-tiny"
-        ws = WorldStereo.from_pretrained(name, device=device, dtype=dtype, generator=generator,
-                                         depth_model=depth_model, max_side=max_side)
-        if ws.generator.untrained:
-            out.say(f"[yellow]note:[/] the {ws.generator.name} generator has untrained (random) weights: "
-                    "the videos only exercise the pipeline")
-        with out.progress() as display:
-            run = ws.generate_scene(input, trajectories=trajectory or None, output_dir=output_dir, resume=resume,
-                                    use_ggm=not no_ggm, use_ssm=not no_ssm, depth=depth, K=intrinsics, fov=fov,
-                                    panorama=panorama or None, n_frames=frames, steps=steps, seed=seed,
-                                    progress=display.scene_callback(), plan=plan)
-        _show(out, _summary(run))
-
-    _run(body)
+    if generator not in GENERATORS:
+        raise UserError(f"--generator {generator!r} is not one of {', '.join(GENERATORS)}")
+    if generator == "wan" and model_dir is None:
+        raise UserError("--generator wan needs --model-dir DIR (a local diffusers-layout Wan2.1-I2V directory)")
+    name = "warp" if generator == "warp" else str(model_dir) if model_dir else "worldstereo-tiny"
+    ws = WorldStereo.from_pretrained(name, device=device, dtype=dtype, generator=generator,
+                                     depth_model=depth_model, max_side=max_side)
+    if ws.generator.untrained:
+        out.say(f"[yellow]note:[/] the {ws.generator.name} generator has untrained (random) weights: "
+                "the videos only exercise the pipeline")
+    with out.progress() as display:
+        run = ws.generate_scene(input, trajectories=trajectory or None, output_dir=output_dir, resume=resume,
+                                use_ggm=not no_ggm, use_ssm=not no_ssm, depth=depth, K=intrinsics, fov=fov,
+                                panorama=panorama or None, n_frames=frames, steps=steps, seed=seed,
+                                progress=display.scene_callback(), plan=plan)
+    _show(out, _summary(run))
 
 
-@app.command("demo")
+@command(app, "demo")
 def demo(
+    out: Output,
     output_dir: Path = typer.Option(Path("out/demo"), "-o", "--output", help="Output folder (resumed if it holds this demo)."),
     generator: str = typer.Option("tiny", "--generator", help="tiny (the default model) | warp"),
     sample: str = typer.Option("object", "--sample", help="Bundled sample to start from."),
@@ -161,66 +161,57 @@ def demo(
     frames: Optional[int] = typer.Option(None, "--frames", help="Frames per trajectory (default: the generator's)."),
     max_side: int = typer.Option(320, "--max-side", help="Longest side of the working size (warp generator)."),
     seed: int = typer.Option(0, "--seed", help="Random seed of the generator."),
-    quiet: Quiet = False,
-    verbose: Verbose = False,
-    as_json: Json = False,
 ) -> None:
     """The main job on the bundled default: a sample scene, the default plan (orbit, up, right, left)
     with both memories, a reconstruction, then the viewer page. Prints where to look."""
-    out = output(quiet, verbose, as_json)
+    from ..data.samples import SPECS
+    from ..pipelines.api import WorldStereo
+    from ..pipelines.rundir import RunDirectory
 
-    def body() -> None:
-        from ..pipelines.api import WorldStereo
+    if generator not in ("tiny", "warp"):
+        raise UserError(f"--generator {generator!r}: the demo runs 'tiny' (the default model) or 'warp'; "
+                        "use `worldstereo generate` for other generators")
+    if sample not in SPECS:
+        raise UserError(f"--sample {sample!r} is not a bundled sample; choose one of {', '.join(SPECS)}")
+    _check_options(max_side, frames, seed=seed, device=device)
+    RunDirectory.precheck(output_dir, resume=True)
+    ws = WorldStereo.from_pretrained("warp" if generator == "warp" else "worldstereo-tiny", device=device,
+                                     max_side=max_side)
+    if ws.generator.untrained:
+        out.say(f"[yellow]note:[/] the {ws.generator.name} generator has untrained (random) weights until "
+                "the trained worldstereo-tiny weights ship; its videos only exercise the pipeline "
+                "(try --generator warp for the no-learning baseline)")
+    with out.progress() as display:
+        run = ws.generate_scene(sample, output_dir=output_dir, resume=True, n_frames=frames, seed=seed,
+                                progress=display.scene_callback())
+    summary = _summary(run)
+    if not out.json:
+        _show(out, summary)
+    recon = output_dir / "reconstruction"
+    summary["reconstruction"] = None
+    if ws.generator.untrained:
+        out.say("[yellow]reconstruction skipped:[/] frames of an untrained generator carry no geometry "
+                "(`worldstereo demo --generator warp` reconstructs the baseline's frames)")
+    elif not (recon / "scene.npz").is_file():
+        from ..reconstruction import reconstruct_scene
 
-        from ..data.samples import SPECS
-        from ..pipelines.rundir import RunDirectory
+        try:
+            with out.progress(transient=True) as display:
+                scene = reconstruct_scene(output_dir, None, recon, method="mvs", resolution=min(256, max_side),
+                                          progress=display.step_callback("reconstruction: "))
+            q = scene.metadata["quality_metrics"]
+            summary["reconstruction"] = {"folder": str(recon), "quality_metrics": q}
+            out.say("reconstruction: " + ", ".join(f"{k} {v:.3f}" for k, v in q.items()))
+        except ValueError as exc:
+            out.warn(f"reconstruction failed: {str(exc).splitlines()[0]}")
+    else:
+        summary["reconstruction"] = {"folder": str(recon)}
+    from ..viewer import write_viewer
 
-        if generator not in ("tiny", "warp"):
-            raise UserError(f"--generator {generator!r}: the demo runs 'tiny' (the default model) or 'warp'; "
-                            "use `worldstereo generate` for other generators")
-        if sample not in SPECS:
-            raise UserError(f"--sample {sample!r} is not a bundled sample; choose one of {', '.join(SPECS)}")
-        _check_options(max_side, frames, seed=seed, device=device)
-        RunDirectory.precheck(output_dir, resume=True)
-        ws = WorldStereo.from_pretrained("warp" if generator == "warp" else "worldstereo-tiny", device=device,
-                                         max_side=max_side)
-        if ws.generator.untrained:
-            out.say(f"[yellow]note:[/] the {ws.generator.name} generator has untrained (random) weights until "
-                    "the trained worldstereo-tiny weights ship; its videos only exercise the pipeline "
-                    "(try --generator warp for the no-learning baseline)")
-        with out.progress() as display:
-            run = ws.generate_scene(sample, output_dir=output_dir, resume=True, n_frames=frames, seed=seed,
-                                    progress=display.scene_callback())
-        summary = _summary(run)
-        if not out.json:
-            _show(out, summary)
-        recon = output_dir / "reconstruction"
-        summary["reconstruction"] = None
-        if ws.generator.untrained:
-            out.say("[yellow]reconstruction skipped:[/] frames of an untrained generator carry no geometry "
-                    "(`worldstereo demo --generator warp` reconstructs the baseline's frames)")
-        elif not (recon / "scene.npz").is_file():
-            from ..reconstruction import reconstruct_scene
-
-            try:
-                with out.progress(transient=True) as display:
-                    scene = reconstruct_scene(output_dir, None, recon, method="mvs", resolution=min(256, max_side),
-                                              progress=display.step_callback("reconstruction: "))
-                q = scene.metadata["quality_metrics"]
-                summary["reconstruction"] = {"folder": str(recon), "quality_metrics": q}
-                out.say("reconstruction: " + ", ".join(f"{k} {v:.3f}" for k, v in q.items()))
-            except ValueError as exc:
-                out.warn(f"reconstruction failed: {str(exc).splitlines()[0]}")
-        else:
-            summary["reconstruction"] = {"folder": str(recon)}
-        from ..viewer import write_viewer
-
-        page = write_viewer(output_dir)
-        summary["viewer"] = str(page)
-        if out.json:
-            out.result(summary)
-        else:
-            console.print(f"look at: {page} (or `worldstereo view {output_dir}`), videos in "
-                          f"{output_dir}/trajectories/*/video.mp4, the record in {output_dir}/run.json", highlight=False)
-
-    _run(body)
+    page = write_viewer(output_dir)
+    summary["viewer"] = str(page)
+    if out.json:
+        out.result(summary)
+    else:
+        console.print(f"look at: {page} (or `worldstereo view {output_dir}`), videos in "
+                      f"{output_dir}/trajectories/*/video.mp4, the record in {output_dir}/run.json", highlight=False)

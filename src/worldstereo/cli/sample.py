@@ -8,18 +8,17 @@ from typing import Optional
 import typer
 from rich.console import Console
 
-from .app import Json, Quiet, UserError, Verbose, _run, app, check_output, output
+from .app import Output, UserError, app, check_output, command
 
 sample_app = typer.Typer(help="List and export the bundled sample inputs.", no_args_is_help=True)
 app.add_typer(sample_app, name="sample")
 
 
-@sample_app.command("list")
-def sample_list(quiet: Quiet = False, verbose: Verbose = False, as_json: Json = False) -> None:
+@command(sample_app, "list")
+def sample_list(out: Output) -> None:
     """List the bundled samples (name, projection, size, what they show)."""
     from ..data.samples import list_samples
 
-    out = output(quiet, verbose, as_json)
     samples = list_samples()
 
     def table() -> None:
@@ -34,27 +33,20 @@ def sample_list(quiet: Quiet = False, verbose: Verbose = False, as_json: Json = 
     out.result({"samples": samples}, table)
 
 
-@sample_app.command("export")
+@command(sample_app, "export")
 def sample_export(
+    out: Output,
     name: str = typer.Argument(..., help="Sample name (see `worldstereo sample list`)."),
     out_dir: Optional[Path] = typer.Argument(None, help="Folder to write image.png, depth.png, meta.json (and K.json) into."),
     output_dir: Optional[Path] = typer.Option(None, "-o", "--output", help="The folder, as an option (same as OUT_DIR)."),
-    quiet: Quiet = False,
-    verbose: Verbose = False,
-    as_json: Json = False,
 ) -> None:
     """Copy a bundled sample's files into a folder."""
-    out = output(quiet, verbose, as_json)
+    from ..data.samples import export_sample
 
-    def body() -> None:
-        from ..data.samples import export_sample
-
-        if (out_dir is None) == (output_dir is None):
-            raise UserError("give the output folder once: OUT_DIR or -o/--output")
-        check_output(out_dir or output_dir)
-        paths = [str(p) for p in export_sample(name, out_dir or output_dir)]
-        for p in paths:
-            out.say(f"wrote {p}")
-        out.result({"sample": name, "files": paths})
-
-    _run(body)
+    if (out_dir is None) == (output_dir is None):
+        raise UserError("give the output folder once: OUT_DIR or -o/--output")
+    check_output(out_dir or output_dir)
+    paths = [str(p) for p in export_sample(name, out_dir or output_dir)]
+    for p in paths:
+        out.say(f"wrote {p}")
+    out.result({"sample": name, "files": paths})

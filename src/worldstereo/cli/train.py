@@ -8,8 +8,7 @@ from typing import Optional
 
 import typer
 
-from .app import Json, Quiet, Verbose, _run, app, check_output, console, output
-
+from .app import Output, app, check_output, command, console
 
 CONFIG_HELP = "A preset (tiny-cpu, tiny-gpu, full-8gpu) or a TrainConfig .json."
 
@@ -18,7 +17,14 @@ def _display(quiet: bool):
     """A rich progress bar per stage (loss, lr, samples/s, ETA); None when quiet."""
     if quiet:
         return None, None
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+        TimeRemainingColumn,
+    )
 
     progress = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
                         TimeRemainingColumn(), TextColumn("{task.fields[info]}"), console=console)
@@ -45,8 +51,9 @@ def _summary(results, as_json: bool) -> None:
             console.print(f"{r['stage']:>6}: {r['steps']} steps in {r['wall_s']:.0f} s -> {r['final']}", highlight=False)
 
 
-@app.command("train")
+@command(app, "train")
 def train(
+    out: Output,
     what: str = typer.Argument(..., help="A stage (base, camera, ggm, ssm, dmd, pose), 'all' (clips + every stage) or 'data' (clips only)."),
     config: str = typer.Option("tiny-cpu", "--config", "-c", help=CONFIG_HELP),
     output_dir: Path = typer.Option(..., "-o", "--output", help="Run folder ('all', 'data') or stage folder (a stage)."),
@@ -55,41 +62,34 @@ def train(
     steps: Optional[int] = typer.Option(None, "--steps", help="Override the config's step count (single stage)."),
     resume: bool = typer.Option(True, "--resume/--restart", help="Continue from the last checkpoint (default)."),
     export: Optional[Path] = typer.Option(None, "--export", help="'all': copy the final model to this folder."),
-    quiet: Quiet = False,
-    verbose: Verbose = False,
-    as_json: Json = False,
 ) -> None:
     """Train WorldStereo: one stage, or the whole schedule (rerun to resume). Under torchrun every process
     runs the same command and gradients are averaged (DDP, or FSDP at full scale)."""
 
-    def body() -> None:
-        import os
+    import os
 
-        from ..training import STAGES, load_train_config, make_data, train_all, train_stage
+    from ..training import STAGES, load_train_config, make_data, train_all, train_stage
 
-        if what not in (*STAGES, "all", "data"):
-            raise ValueError(f"'{what}' is not a stage; choose one of {', '.join(STAGES)}, all or data")
-        out = output(quiet, verbose, as_json)
-        check_output(output_dir)
-        cfg = load_train_config(config)
-        if what == "data":
-            index = make_data(cfg, output_dir)
-            out.result({"index": str(index)}, lambda: console.print(f"training clips: {index}", highlight=False))
-            return
-        rank0 = int(os.environ.get("RANK", "0")) == 0
-        progress, for_stage = _display(not out.chatty or not rank0)
-        with progress if progress is not None else _null():
-            if what == "all":
-                results = train_all(cfg, output_dir, STAGES, export, progress=for_stage)
-            else:
-                if data is None:
-                    raise ValueError(f"training stage {what} needs --data (make clips with 'worldstereo train data -o DIR')")
-                results = [train_stage(what, cfg, data, output_dir, init, steps, resume,
-                                       for_stage(what) if for_stage else None)]
-        if rank0 and not out.quiet:
-            _summary(results, out.json)
-
-    _run(body)
+    if what not in (*STAGES, "all", "data"):
+        raise ValueError(f"'{what}' is not a stage; choose one of {', '.join(STAGES)}, all or data")
+    check_output(output_dir)
+    cfg = load_train_config(config)
+    if what == "data":
+        index = make_data(cfg, output_dir)
+        out.result({"index": str(index)}, lambda: console.print(f"training clips: {index}", highlight=False))
+        return
+    rank0 = int(os.environ.get("RANK", "0")) == 0
+    progress, for_stage = _display(not out.chatty or not rank0)
+    with progress if progress is not None else _null():
+        if what == "all":
+            results = train_all(cfg, output_dir, STAGES, export, progress=for_stage)
+        else:
+            if data is None:
+                raise ValueError(f"training stage {what} needs --data (make clips with 'worldstereo train data -o DIR')")
+            results = [train_stage(what, cfg, data, output_dir, init, steps, resume,
+                                   for_stage(what) if for_stage else None)]
+    if rank0 and not out.quiet:
+        _summary(results, out.json)
 
 
 def _null():

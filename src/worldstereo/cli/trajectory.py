@@ -7,7 +7,7 @@ from typing import Optional
 
 import typer
 
-from .app import Json, Quiet, UserError, Verbose, _run, app, check_output, output
+from .app import Output, UserError, app, check_output, command
 
 trajectory_app = typer.Typer(help="Make, plot and convert camera trajectories.", no_args_is_help=True)
 app.add_typer(trajectory_app, name="trajectory")
@@ -20,17 +20,26 @@ def _intrinsics(width: int, height: int, fov: float, intrinsics: Optional[Path])
 
     if intrinsics is None:
         return intrinsics_from_fov(fov, width, height)
-    import json
-
     import numpy as np
 
+    from .. import jsonio
+
+    how = 'JSON {"K": [[...], [...], [...]]} or a text matrix of 3 lines'
     try:
-        K = np.asarray(json.loads(intrinsics.read_text())["K"] if intrinsics.suffix == ".json" else np.loadtxt(intrinsics))
-    except (OSError, ValueError, KeyError) as exc:
-        raise UserError(f"{intrinsics}: cannot read a 3x3 K (JSON {{\"K\": [[...]]}} or a text matrix): {exc}") from None
-    if K.shape != (3, 3):
-        raise UserError(f"{intrinsics}: K must be 3x3, got shape {K.shape}")
-    return K
+        if intrinsics.suffix == ".json":
+            data = jsonio.load(intrinsics, "intrinsics")
+            if not isinstance(data, dict) or "K" not in data:
+                raise UserError(f"{intrinsics}: K: missing; write {how}")
+            K = np.asarray(data["K"])
+        else:
+            K = np.loadtxt(intrinsics, ndmin=2)
+    except jsonio.JSONInputError as exc:
+        raise UserError(str(exc)) from None
+    except (OSError, ValueError) as exc:  # ragged lists, non-numbers, bytes that are not text
+        raise UserError(f"{intrinsics}: K: cannot read a 3x3 matrix ({str(exc)[:80]}); write {how}") from None
+    if K.shape != (3, 3) or K.dtype.kind not in "iuf" or not np.isfinite(K).all():
+        raise UserError(f"{intrinsics}: K: must be a 3x3 matrix of finite numbers, got shape {K.shape}; write {how}")
+    return K.astype(np.float64)
 
 
 def _describe(traj, path: Path) -> dict:
@@ -38,8 +47,9 @@ def _describe(traj, path: Path) -> dict:
             "width": traj.width, "height": traj.height, "fps": traj.fps}
 
 
-@trajectory_app.command("make")
+@command(trajectory_app, "make")
 def trajectory_make(
+    out: Output,
     preset: str = typer.Argument(..., help=f"One of: {', '.join(MAKE_PRESETS)} ('plan' = the paper's 4-trajectory plan)."),
     output_path: Path = typer.Option(..., "-o", "--output", help="Output .json (a folder for 'plan')."),
     width: int = typer.Option(832, help="Image width in pixels."),
@@ -57,64 +67,51 @@ def trajectory_make(
     yaw: float = typer.Option(30.0, help="pan: degrees to turn right."),
     pitch: float = typer.Option(0.0, help="pan: degrees to tilt up."),
     factor: float = typer.Option(1.5, help="zoom: final focal length / initial."),
-    quiet: Quiet = False,
-    verbose: Verbose = False,
-    as_json: Json = False,
 ) -> None:
     """Make a trajectory from a preset and write it as a schema-v1 JSON file."""
-    out = output(quiet, verbose, as_json)
+    from ..camera import default_plan, save_trajectory
+    from ..camera import preset as make_preset
 
-    def body() -> None:
-        from ..camera import default_plan, preset as make_preset, save_trajectory
-
-        if preset not in MAKE_PRESETS:
-            raise UserError(f"preset {preset!r} is not one of {', '.join(MAKE_PRESETS)}")
-        check_output(output_path, "folder" if preset == "plan" else "file")
-        K = _intrinsics(width, height, fov, intrinsics)
-        if preset == "plan":
-            output_path.mkdir(parents=True, exist_ok=True)
-            trajs = default_plan(depth, K, width, height, frames, fps)
-            paths = [output_path / f"{traj.name}.json" for traj in trajs]
-        else:
-            trajs = [make_preset(preset, depth, K, width, height, frames, fps, degrees=degrees, radius_ratio=radius_ratio,
-                                 distance=distance, dx=dx, dy=dy, yaw=yaw, pitch=pitch, factor=factor)]
-            paths = [output_path]
-        for traj, path in zip(trajs, paths):
-            save_trajectory(traj, path)
-            out.say(f"wrote {path} ({len(traj)} frames, {traj.kind})")
-        out.result({"trajectories": [_describe(t, p) for t, p in zip(trajs, paths)]})
-
-    _run(body)
+    if preset not in MAKE_PRESETS:
+        raise UserError(f"preset {preset!r} is not one of {', '.join(MAKE_PRESETS)}")
+    check_output(output_path, "folder" if preset == "plan" else "file")
+    K = _intrinsics(width, height, fov, intrinsics)
+    if preset == "plan":
+        output_path.mkdir(parents=True, exist_ok=True)
+        trajs = default_plan(depth, K, width, height, frames, fps)
+        paths = [output_path / f"{traj.name}.json" for traj in trajs]
+    else:
+        trajs = [make_preset(preset, depth, K, width, height, frames, fps, degrees=degrees, radius_ratio=radius_ratio,
+                             distance=distance, dx=dx, dy=dy, yaw=yaw, pitch=pitch, factor=factor)]
+        paths = [output_path]
+    for traj, path in zip(trajs, paths):
+        save_trajectory(traj, path)
+        out.say(f"wrote {path} ({len(traj)} frames, {traj.kind})")
+    out.result({"trajectories": [_describe(t, p) for t, p in zip(trajs, paths)]})
 
 
-@trajectory_app.command("show")
+@command(trajectory_app, "show")
 def trajectory_show(
+    out: Output,
     files: list[Path] = typer.Argument(..., help="Trajectory .json files (schema v1)."),
     output_path: Path = typer.Option(..., "-o", "--output", help="Output PNG."),
-    quiet: Quiet = False,
-    verbose: Verbose = False,
-    as_json: Json = False,
 ) -> None:
     """Plot top and side views of the camera frustums of one or more trajectories; check their smoothness."""
-    out = output(quiet, verbose, as_json)
+    from ..camera import check_smoothness, load_trajectory
+    from ..camera.plot import plot_trajectories
 
-    def body() -> None:
-        from ..camera import check_smoothness, load_trajectory
-        from ..camera.plot import plot_trajectories
-
-        check_output(output_path, "file")
-        trajs = [load_trajectory(f) for f in files]
-        rough = [[int(s) for s in check_smoothness(t).rough_steps] for t in trajs]
-        plot_trajectories(trajs, output_path)
-        out.say(f"wrote {output_path}")
-        out.result({"plot": str(output_path),
-                    "trajectories": [{**_describe(t, f), "rough_steps": r} for t, f, r in zip(trajs, files, rough)]})
-
-    _run(body)
+    check_output(output_path, "file")
+    trajs = [load_trajectory(f) for f in files]
+    rough = [[int(s) for s in check_smoothness(t).rough_steps] for t in trajs]
+    plot_trajectories(trajs, output_path)
+    out.say(f"wrote {output_path}")
+    out.result({"plot": str(output_path),
+                "trajectories": [{**_describe(t, f), "rough_steps": r} for t, f, r in zip(trajs, files, rough)]})
 
 
-@trajectory_app.command("convert")
+@command(trajectory_app, "convert")
 def trajectory_convert(
+    out: Output,
     src: Path = typer.Argument(..., help="Input file (a folder for colmap)."),
     dst: Path = typer.Argument(..., help="Output file (a folder for colmap)."),
     from_fmt: str = typer.Option("worldstereo", "--from", help="worldstereo | official | nerfstudio | colmap | re10k"),
@@ -123,27 +120,20 @@ def trajectory_convert(
     height: Optional[int] = typer.Option(None, help="Image height (re10k input, or official input lacking it)."),
     depth: Optional[float] = typer.Option(None, help="official output: the scene's median depth (default 1)."),
     fps: Optional[float] = typer.Option(None, help="Frame rate to record (default: from the input)."),
-    quiet: Quiet = False,
-    verbose: Verbose = False,
-    as_json: Json = False,
 ) -> None:
     """Convert a camera trajectory between formats."""
-    out = output(quiet, verbose, as_json)
+    from ..camera.formats import read_trajectory, write_trajectory
 
-    def body() -> None:
-        from ..camera.formats import read_trajectory, write_trajectory
-
-        check_output(dst, "folder" if to_fmt == "colmap" else "file", "DST")
-        traj = read_trajectory(src, from_fmt, width=width, height=height, fps=fps)
-        write_trajectory(traj, dst, to_fmt, depth=depth)
-        out.say(f"wrote {dst} ({len(traj)} frames, {from_fmt} -> {to_fmt})")
-        out.result({"from": from_fmt, "to": to_fmt, **_describe(traj, dst)})
-
-    _run(body)
+    check_output(dst, "folder" if to_fmt == "colmap" else "file", "DST")
+    traj = read_trajectory(src, from_fmt, width=width, height=height, fps=fps)
+    write_trajectory(traj, dst, to_fmt, depth=depth)
+    out.say(f"wrote {dst} ({len(traj)} frames, {from_fmt} -> {to_fmt})")
+    out.result({"from": from_fmt, "to": to_fmt, **_describe(traj, dst)})
 
 
-@trajectory_app.command("plan")
+@command(trajectory_app, "plan")
 def trajectory_plan(
+    out: Output,
     input: str = typer.Argument(..., help="An image, a panorama (--panorama), a sample folder or a bundled sample name."),
     output_path: Path = typer.Option(..., "-o", "--output", help="Output PNG (top and side views)."),
     save: Optional[Path] = typer.Option(None, "--save", help="Also write the chosen trajectory (.json, schema v1)."),
@@ -152,41 +142,33 @@ def trajectory_plan(
     panorama: bool = typer.Option(False, "--panorama", help="The input is a 2:1 equirectangular panorama."),
     frames: int = typer.Option(21, "--frames", help="Frames of the planned trajectory."),
     max_side: int = typer.Option(256, "--max-side", help="Longest side of the working size."),
-    quiet: Quiet = False,
-    verbose: Verbose = False,
-    as_json: Json = False,
 ) -> None:
     """Choose the first trajectory of `generate --plan auto` (no generation): print the candidates and
     plot known free / unknown space with the refused, admitted and chosen paths."""
-    out = output(quiet, verbose, as_json)
+    from ..camera import save_trajectory
+    from ..pipelines import limits
+    from ..pipelines.api import WorldStereo
+    from ..pipelines.plan_plot import plot_plan
+    from ..pipelines.planner import AutoPlanner
 
-    def body() -> None:
-        from ..camera import save_trajectory
-        from ..pipelines import limits
-        from ..pipelines.api import WorldStereo
-        from ..pipelines.plan_plot import plot_plan
-        from ..pipelines.planner import AutoPlanner
-
-        check_output(output_path, "file")
-        if save is not None:
-            check_output(save, "file", "--save")
-        ws = WorldStereo.from_pretrained("warp", max_side=max_side)
-        state = ws.prepare(input, depth, fov=fov, panorama=panorama or None).state
-        limits.check_frames(frames, state.height, state.width)
-        planner = AutoPlanner(state, frames)
-        traj = planner.next()
-        step = planner.steps[0]
-        plot_plan(planner.grid, step, traj, output_path)
-        if traj is not None and save is not None:
-            save_trajectory(traj, save)
-        ranked = sorted(step["candidates"], key=lambda c: (not c["accepted"], -c.get("gain", 0.0)))
-        for c in ranked[:10]:
-            out.say(f"{c['name']:<20} " + (f"gain {c['gain']:.3f} support {c['support']:.2f}" if c["accepted"]
-                                            else f"refused: {c['reason']}"))
-        out.say(f"chosen: {step['chosen']}" if traj is not None else f"no trajectory: {step['stop']}")
-        out.say(f"wrote {output_path}")
-        out.result({"plot": str(output_path), "chosen": step["chosen"], "stop": step.get("stop"), "grid": step["grid"],
-                    "saved": str(save) if traj is not None and save is not None else None,
-                    "candidates": [{k: v for k, v in c.items() if k != "path"} for c in step["candidates"]]})
-
-    _run(body)
+    check_output(output_path, "file")
+    if save is not None:
+        check_output(save, "file", "--save")
+    ws = WorldStereo.from_pretrained("warp", max_side=max_side)
+    state = ws.prepare(input, depth, fov=fov, panorama=panorama or None).state
+    limits.check_frames(frames, state.height, state.width)
+    planner = AutoPlanner(state, frames)
+    traj = planner.next()
+    step = planner.steps[0]
+    plot_plan(planner.grid, step, traj, output_path)
+    if traj is not None and save is not None:
+        save_trajectory(traj, save)
+    ranked = sorted(step["candidates"], key=lambda c: (not c["accepted"], -c.get("gain", 0.0)))
+    for c in ranked[:10]:
+        out.say(f"{c['name']:<20} " + (f"gain {c['gain']:.3f} support {c['support']:.2f}" if c["accepted"]
+                                        else f"refused: {c['reason']}"))
+    out.say(f"chosen: {step['chosen']}" if traj is not None else f"no trajectory: {step['stop']}")
+    out.say(f"wrote {output_path}")
+    out.result({"plot": str(output_path), "chosen": step["chosen"], "stop": step.get("stop"), "grid": step["grid"],
+                "saved": str(save) if traj is not None and save is not None else None,
+                "candidates": [{k: v for k, v in c.items() if k != "path"} for c in step["candidates"]]})

@@ -1,4 +1,4 @@
-"""``worldstereo view``, ``report`` and ``doctor``: looking at a run and at the environment."""
+"""``worldstereo view`` and ``report``: looking at a run."""
 
 from __future__ import annotations
 
@@ -6,35 +6,32 @@ import os
 from pathlib import Path
 
 import typer
-from rich.console import Console
 
-from .app import Json, Quiet, UserError, Verbose, _run, app, output
+from .app import Output, UserError, app, command
 
 
-@app.command("view")
+@command(app, "view", json_output=False)
 def view(
+    out: Output,
     run_dir: Path = typer.Argument(..., help="A run directory (holds run.json)."),
     port: int = typer.Option(8000, "--port", "-p", help="Port on 127.0.0.1 (0 = any free port)."),
     no_browser: bool = typer.Option(False, "--no-browser", help="Do not open a web browser."),
-    rebuild: bool = typer.Option(False, "--rebuild", help="Rewrite viewer.html even if it exists."),
-    quiet: Quiet = False,
-    verbose: Verbose = False,
+    rebuild: bool = typer.Option(False, "--rebuild", help="Rewrite viewer.html even if it is this version's."),
 ) -> None:
-    """Serve a run's viewer.html on 127.0.0.1 (writing it if missing) until Ctrl-C; prints its URL on stdout."""
-    out = output(quiet, verbose)
-    state = {}
+    """Serve a run's viewer.html and its own output files on 127.0.0.1 (writing the page if missing or
+    from another version) until Ctrl-C; prints its URL on stdout."""
+    from ..viewer import RunServer, write_viewer
+    from ..viewer.html import page_is_current
+    from ..viewer.rundata import read_run_record
 
-    def body() -> None:
-        from ..viewer import RunServer, write_viewer
-
-        if not run_dir.is_dir():
-            raise UserError(f"{run_dir}: not a folder; pass a worldstereo run directory")
-        if rebuild or not (run_dir / "viewer.html").is_file():
-            out.say(f"wrote {write_viewer(run_dir)}")
-        state["server"] = RunServer(run_dir, port).start()
-
-    _run(body)
-    server = state["server"]
+    read_run_record(run_dir)  # a folder that is not a run gets nothing written into it, and is not served
+    # A page from another version (or not ours) would be blocked by this version's CSP: rewrite it.
+    if rebuild or not page_is_current(run_dir / "viewer.html"):
+        if not os.access(run_dir, os.W_OK | os.X_OK):
+            raise UserError(f"{run_dir}: the run folder is not writable, so viewer.html cannot be written there; "
+                            "copy the run somewhere writable")
+        out.say(f"wrote {write_viewer(run_dir)}")
+    server = RunServer(run_dir, port).start()
     url = server.url + "viewer.html"
     typer.echo(url)
     out.say("serving; press Ctrl-C to stop")
@@ -60,53 +57,21 @@ def view(
         server.stop()
 
 
-@app.command("report")
+@command(app, "report")
 def report(
+    out: Output,
     run_dir: Path = typer.Argument(..., help="A run directory (holds run.json)."),
-    quiet: Quiet = False,
-    verbose: Verbose = False,
-    as_json: Json = False,
 ) -> None:
     """Write report.md and report.html (plan, frames, references, cache growth, timings, warnings) into a run."""
-    out = output(quiet, verbose, as_json)
+    from ..pipelines.rundir import read_record
+    from ..viewer.report import collect_warnings, write_report
+    from ..viewer.rundata import load_run
 
-    def body() -> None:
-        from ..pipelines.rundir import read_record
-        from ..viewer.report import collect_warnings, write_report
-        from ..viewer.rundata import load_run
-
-        read_record(run_dir)  # a folder that is not a run gets nothing written into it
-        if not os.access(run_dir, os.W_OK | os.X_OK):
-            raise UserError(f"{run_dir}: the run folder is not writable, so report.md cannot go there; "
-                            "copy the run somewhere writable")
-        md = write_report(run_dir)
-        out.say(f"wrote {md} and {md.with_suffix('.html')}")
-        out.result({"run": str(run_dir), "markdown": str(md), "html": str(md.with_suffix(".html")),
-                    "warnings": collect_warnings(load_run(run_dir))})
-
-    _run(body)
-
-
-@app.command("doctor")
-def doctor(quiet: Quiet = False, verbose: Verbose = False, as_json: Json = False) -> None:
-    """Show the environment (torch, device, Open3D, FBX/USD writers, ffmpeg, chromium, weights) and what each feature lacks."""
-    from rich.table import Table
-
-    from ..doctor import diagnose
-
-    out = output(quiet, verbose, as_json)
-    report = diagnose()
-    if out.json:
-        out.result(report)
-        return
-    stdout = Console()
-    if not out.quiet:  # quiet: only the features that lack something
-        table = Table("check", "", "detail", "how to get it")
-        for c in report["checks"]:
-            table.add_row(c["name"], "[green]ok[/]" if c["ok"] else "[red]missing[/]", c["detail"], c["fix"])
-        stdout.print(table)
-    for feature, state in report["features"].items():
-        if state["ready"] and out.quiet:
-            continue
-        status = "[green]ready[/]" if state["ready"] else f"[red]missing:[/] {', '.join(state['missing'])}"
-        stdout.print(f"{feature}: {status}", highlight=False)
+    read_record(run_dir)  # a folder that is not a run gets nothing written into it
+    if not os.access(run_dir, os.W_OK | os.X_OK):
+        raise UserError(f"{run_dir}: the run folder is not writable, so report.md cannot go there; "
+                        "copy the run somewhere writable")
+    md = write_report(run_dir)
+    out.say(f"wrote {md} and {md.with_suffix('.html')}")
+    out.result({"run": str(run_dir), "markdown": str(md), "html": str(md.with_suffix(".html")),
+                "warnings": collect_warnings(load_run(run_dir))})

@@ -19,7 +19,7 @@ import numpy as np
 import torch
 
 from ..atomic import atomic_path, atomic_write_json
-from ..camera import CameraTrajectory, Cameras, dolly, orbit, pan, rotate, truck
+from ..camera import Cameras, CameraTrajectory, dolly, orbit, pan, rotate, truck
 from .synthetic import make_scene, render
 from .synthetic.scene import Scene
 

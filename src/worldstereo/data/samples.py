@@ -9,7 +9,6 @@ distance along each ray, not a z-depth. ``build_sample`` regenerates a sample fr
 
 from __future__ import annotations
 
-import json
 import shutil
 from dataclasses import dataclass
 from importlib import resources
@@ -18,8 +17,10 @@ from pathlib import Path
 import imageio.v3 as iio
 import numpy as np
 
+from .. import jsonio
 from ..atomic import atomic_path, atomic_write_json
-from ..camera import Cameras
+from ..camera import Cameras, CameraValidationError
+from ..camera.cameras import CAMERAS_SCHEMA
 
 DEPTH_SCALE = 1000.0  # depth.png holds round(metres * DEPTH_SCALE)
 SAMPLE_FILES = ("image.png", "depth.png", "meta.json", "K.json")
@@ -128,19 +129,58 @@ def write_sample(sample: Sample, out_dir: str | Path) -> list[Path]:
 
 
 def read_sample(folder: str | Path, name: str | None = None) -> Sample:
-    """Read a sample folder written by :func:`write_sample`."""
+    """Read a sample folder written by :func:`write_sample`.
+
+    ``meta.json`` and ``K.json`` go through ``jsonio`` and are checked field by field: anything
+    wrong raises ``jsonio.JSONInputError`` naming the file and the field.
+    """
     folder = Path(folder)
     if not (folder / "meta.json").is_file():
         raise FileNotFoundError(f"{folder}: not a sample folder (no meta.json)")
-    meta = json.loads((folder / "meta.json").read_text())
-    image = iio.imread(folder / "image.png").astype(np.float32) / 255.0
-    depth = iio.imread(folder / "depth.png").astype(np.float32) / float(meta["depth"]["scale"])
+    src = str(folder / "meta.json")
+    meta = jsonio.check(jsonio.load(folder / "meta.json", "sample metadata"), _META_SCHEMA, src,
+                        "export the sample again (`worldstereo sample export`)")
+    image = _read_image(folder / "image.png", src).astype(np.float32) / 255.0
+    depth = _read_image(folder / "depth.png", src).astype(np.float32) / float(meta["depth"]["scale"])
+    if image.ndim != 3 or image.shape[2] not in (3, 4) or depth.shape != image.shape[:2]:
+        raise jsonio.JSONInputError(f"{folder}: image.png {image.shape} and depth.png {depth.shape} are not an RGB image "
+                                    "and a depth map of one size; export the sample again")
     K = None
     if (folder / "K.json").is_file():
-        k = json.loads((folder / "K.json").read_text())
+        k_src = str(folder / "K.json")
+        k = jsonio.check(jsonio.load(folder / "K.json", "intrinsics"), _K_SCHEMA, k_src,
+                         'write {"K": 3x3 in pixels, "width", "height"}')
+        try:
+            Cameras(k["K"], np.eye(4), k["width"], k["height"])  # validates K
+        except CameraValidationError as exc:
+            raise jsonio.JSONInputError(f"{k_src}: {exc}; write K in pixels of image.png") from None
         K = np.asarray(k["K"], dtype=np.float64)
-        Cameras(K, np.eye(4), k["width"], k["height"])  # validates K
     return Sample(name or meta.get("name", folder.name), image[..., :3], depth, K, meta)
+
+
+def _read_image(path: Path, src: str) -> np.ndarray:
+    try:
+        return np.asarray(iio.imread(path))
+    except Exception as exc:  # image decoders raise many types for missing or damaged files
+        raise jsonio.JSONInputError(f"{path}: cannot read the image {src} belongs to ({type(exc).__name__}); "
+                                    "export the sample again") from None
+
+
+_META_SCHEMA = {
+    "type": "object",
+    "required": ["depth"],
+    "properties": {
+        "name": {"type": "string", "maxLength": 256},
+        "depth": {"type": "object", "required": ["scale"],
+                  "properties": {"scale": {"type": "number", "minimum": 1e-3, "maximum": 1e9}}},
+    },
+}
+_K_SCHEMA = {
+    "type": "object",
+    "required": ["K", "width", "height"],
+    "properties": {"K": CAMERAS_SCHEMA["properties"]["K"]["oneOf"][0],
+                   "width": CAMERAS_SCHEMA["properties"]["width"], "height": CAMERAS_SCHEMA["properties"]["height"]},
+}
 
 
 def load_sample(name: str) -> Sample:

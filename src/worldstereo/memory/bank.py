@@ -3,7 +3,6 @@ target pose, the bank frame whose camera frustum overlaps it most."""
 
 from __future__ import annotations
 
-import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -11,8 +10,10 @@ from typing import Any, Optional, Sequence
 
 import numpy as np
 
+from worldstereo import jsonio
 from worldstereo.atomic import atomic_path, atomic_write_json
-from worldstereo.camera import Cameras
+from worldstereo.camera import Cameras, CameraValidationError
+from worldstereo.camera.cameras import CAMERAS_SCHEMA
 from worldstereo.geometry import (
     angle_penalty,
     equirect_to_views,
@@ -21,6 +22,7 @@ from worldstereo.geometry import (
     panorama_views,
     view_angles,
 )
+from worldstereo.safepath import UnsafeNameError, check_name
 
 from .cache3d import Cache3D
 from .pointmaps import pointmaps
@@ -265,20 +267,68 @@ class MemoryBank:
 
     @classmethod
     def load(cls, folder: str | os.PathLike) -> "MemoryBank":
+        """Read a bank written by :meth:`save`. Anything wrong in ``bank.json`` or the images it
+        names raises ``jsonio.JSONInputError`` naming the file and field."""
         import imageio.v3 as iio
 
         folder = Path(folder)
-        try:
-            meta = json.loads((folder / "bank.json").read_text(encoding="utf-8"))
-        except FileNotFoundError:
-            raise FileNotFoundError(f"MemoryBank.load: {folder / 'bank.json'} does not exist") from None
-        if meta.get("version") != BANK_FORMAT_VERSION:
-            raise ValueError(f"MemoryBank.load: {folder}: format version {meta.get('version')} is not {BANK_FORMAT_VERSION}")
+        src = str(folder / "bank.json")
+        meta = jsonio.check(jsonio.load(folder / "bank.json", "memory bank"), _BANK_SCHEMA, src,
+                            "this bank was not written by this version; start a new run")
         bank = cls(meta.get("scene_depth"))
-        for e in meta["frames"]:
-            img = iio.imread(folder / e["image"]).astype(np.float32) / 255.0
+        for i, e in enumerate(meta["frames"]):
+            where = f"frames[{i}]"
+            try:
+                camera = Cameras.from_dict(e["camera"])
+            except CameraValidationError as exc:
+                raise jsonio.JSONInputError(f"{src}: {where}.camera.{exc}; start a new run") from None
+            if len(camera) != 1:
+                raise jsonio.JSONInputError(f"{src}: {where}.camera: holds {len(camera)} cameras, a bank frame has one; start a new run")
+            img = _read_png(folder, e["image"], src, f"{where}.image", iio).astype(np.float32) / 255.0
+            if img.ndim != 3 or img.shape[2] not in (3, 4) or img.shape[:2] != (camera.height, camera.width):
+                raise jsonio.JSONInputError(f"{src}: {where}.image: {e['image']} is not a {camera.width}x{camera.height} "
+                                            f"RGB image as its camera says (shape {img.shape}); start a new run")
             depth = None
-            if e.get("depth"):
-                depth = iio.imread(folder / e["depth"]).astype(np.float32) * np.float32(e["depth_scale"])
-            bank.frames.append(BankFrame(img[..., :3], Cameras.from_dict(e["camera"]), depth, e["source"], e["index"]))
+            if e.get("depth") is not None:
+                if "depth_scale" not in e:
+                    raise jsonio.JSONInputError(f"{src}: {where}.depth_scale: missing (needed with depth); start a new run")
+                depth = _read_png(folder, e["depth"], src, f"{where}.depth", iio).astype(np.float32) * np.float32(e["depth_scale"])
+                if depth.shape != img.shape[:2]:
+                    raise jsonio.JSONInputError(f"{src}: {where}.depth: {e['depth']} is {depth.shape}, its image {img.shape[:2]}; start a new run")
+            bank.frames.append(BankFrame(img[..., :3], camera, depth, e.get("source", "input"), e.get("index", 0)))
         return bank
+
+
+def _read_png(folder: Path, name: str, src: str, where: str, iio) -> np.ndarray:
+    """The image file ``name`` of the bank folder (a plain file name: never a path out of it)."""
+    try:
+        check_name(name, where, src)
+    except UnsafeNameError as exc:
+        raise jsonio.JSONInputError(str(exc)) from None
+    try:
+        return np.asarray(iio.imread(folder / name))
+    except Exception as exc:  # image decoders raise many types for missing or damaged files
+        raise jsonio.JSONInputError(f"{src}: {where}: cannot read {name} ({type(exc).__name__}); "
+                                    "the bank folder is incomplete, start a new run") from None
+
+
+_BANK_SCHEMA = {
+    "type": "object",
+    "required": ["version", "frames"],
+    "properties": {
+        "version": {"const": BANK_FORMAT_VERSION},
+        "scene_depth": {"type": ["number", "null"], "exclusiveMinimum": 0},
+        "frames": {"type": "array", "maxItems": 100_000, "items": {
+            "type": "object",
+            "required": ["image", "camera"],
+            "properties": {
+                "image": {"type": "string"},
+                "source": {"type": "string", "maxLength": 256},
+                "index": {"type": "integer", "minimum": 0, "maximum": 10**9},
+                "camera": CAMERAS_SCHEMA,
+                "depth": {"type": ["string", "null"]},
+                "depth_scale": {"type": "number", "exclusiveMinimum": 0},
+            },
+        }},
+    },
+}

@@ -3,15 +3,16 @@ generated clip, each new frame Sim(3)-aligned to it before merging."""
 
 from __future__ import annotations
 
-import json
 import logging
 import os
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
+from functools import lru_cache
 from typing import Any, Optional
 
 import numpy as np
 import torch
 
+from worldstereo import jsonio
 from worldstereo.atomic import atomic_path, atomic_write_json
 from worldstereo.camera import Cameras, pixel_centers
 from worldstereo.geometry import (
@@ -443,22 +444,19 @@ class Cache3D:
             "n_views": self.n_views,
             "soft_views": sorted(self.soft_views),
             "settings": asdict(self.settings),
-            "alignments": [asdict(a) for a in self.alignments],
+            "alignments": [_finite_or_null(asdict(a)) for a in self.alignments],
         }
         atomic_write_json(_sidecar(path), meta)
 
     @classmethod
     def load(cls, path: str | os.PathLike) -> "Cache3D":
+        """Read a cache written by :meth:`save`; anything wrong in the JSON beside the PLY raises
+        ``jsonio.JSONInputError`` naming that file and the field."""
         path = os.fspath(path)
-        try:
-            with open(_sidecar(path), encoding="utf-8") as f:
-                meta = json.load(f)
-        except FileNotFoundError:
-            raise FileNotFoundError(f"Cache3D.load: {_sidecar(path)} (the JSON beside the PLY) is missing") from None
-        if meta.get("version") != CACHE_FORMAT_VERSION:
-            raise ValueError(f"Cache3D.load: {path}: format version {meta.get('version')} is not {CACHE_FORMAT_VERSION}")
-        settings = meta["settings"]
-        settings["scale_range"] = tuple(settings["scale_range"])
+        src = _sidecar(path)
+        meta = jsonio.check(jsonio.load(src, "cache settings (the JSON beside the PLY)"), _meta_schema(), src,
+                            "this cache was not written by this version; start a new run")
+        settings = dict(meta["settings"], scale_range=tuple(meta["settings"]["scale_range"]))
         cache = cls.__new__(cls)
         cache._points = read_ply(path)
         cache.voxel_size = float(meta["voxel_size"])
@@ -467,7 +465,8 @@ class Cache3D:
         cache.n_views = int(meta["n_views"])
         cache.soft_views = {int(v) for v in meta.get("soft_views", [])}
         cache.settings = AlignSettings(**settings)
-        cache.alignments = [FrameAlignment(**a) for a in meta["alignments"]]
+        nan = float("nan")
+        cache.alignments = [FrameAlignment(**{k: nan if v is None else v for k, v in a.items()}) for a in meta["alignments"]]
         return cache
 
 
@@ -509,6 +508,43 @@ def _point_to_plane_step(p: np.ndarray, n: np.ndarray, r: np.ndarray) -> Sim3:
     A += 1e-3 * np.diag(np.diag(A)) + 1e-9 * np.trace(A) * np.eye(7)
     x = np.linalg.solve(A, -J.T @ r)
     return Sim3(float(1.0 + x[6]), Rotation.from_rotvec(x[:3]).as_matrix(), x[3:6])
+
+
+def _finite_or_null(entry: dict) -> dict:
+    """A refused alignment has no rmse or scale (inf / NaN in memory): ``null`` in the file, which
+    stays strict JSON; :meth:`Cache3D.load` reads ``null`` back as NaN."""
+    return {k: None if isinstance(v, float) and not np.isfinite(v) else v for k, v in entry.items()}
+
+
+@lru_cache(maxsize=1)
+def _meta_schema() -> dict:
+    """The cache's JSON sidecar, generated from the dataclasses it stores so the two cannot drift."""
+    kinds = {"int": {"type": "integer", "minimum": 0}, "float": {"type": "number", "minimum": 0},
+             "bool": {"type": "boolean"}, "str": {"type": "string", "maxLength": 1000},
+             "tuple": {"type": "array", "items": {"type": "number", "exclusiveMinimum": 0}, "minItems": 2, "maxItems": 2},
+             "list": {"type": "array", "minItems": 4, "maxItems": 4,
+                      "items": {"type": "array", "items": {"type": "number"}, "minItems": 4, "maxItems": 4}}}
+
+    def record(cls, nullable=()) -> dict:
+        props = {f.name: kinds[f.type] for f in fields(cls)}
+        for name in nullable:
+            props[name] = {"anyOf": [props[name], {"type": "null"}]}
+        return {"type": "object", "required": list(props), "additionalProperties": False, "properties": props}
+
+    return {
+        "type": "object",
+        "required": ["version", "voxel_size", "scene_depth", "max_points", "n_views", "settings", "alignments"],
+        "properties": {
+            "version": {"const": CACHE_FORMAT_VERSION},
+            "voxel_size": {"type": "number", "exclusiveMinimum": 0},
+            "scene_depth": {"type": "number", "exclusiveMinimum": 0},
+            "max_points": {"type": "integer", "minimum": 1},
+            "n_views": {"type": "integer", "minimum": 0},
+            "soft_views": {"type": "array", "items": {"type": "integer", "minimum": 0}},
+            "settings": record(AlignSettings),
+            "alignments": {"type": "array", "items": record(FrameAlignment, ("inlier_ratio", "rmse", "scale"))},
+        },
+    }
 
 
 def _sidecar(path: str) -> str:

@@ -9,32 +9,8 @@ from __future__ import annotations
 import numpy as np
 
 from ..camera import Cameras
+from ..geometry.align import umeyama
 from .pose_head import PointmapPrediction
-
-
-def weighted_umeyama(src: np.ndarray, dst: np.ndarray, weights: np.ndarray | None = None,
-                     with_scale: bool = True) -> tuple[float, np.ndarray, np.ndarray]:
-    """(s, R, t) minimising Σ w ‖dst - (s R src + t)‖²; src, dst (N, 3), weights (N,) >= 0."""
-    src = np.asarray(src, np.float64)
-    dst = np.asarray(dst, np.float64)
-    if src.shape != dst.shape or src.ndim != 2 or src.shape[1] != 3 or len(src) < 3:
-        raise ValueError(f"weighted_umeyama needs two (N>=3, 3) arrays of equal shape, got {src.shape}, {dst.shape}")
-    w = np.ones(len(src)) if weights is None else np.asarray(weights, np.float64)
-    if w.shape != (len(src),) or np.any(w < 0) or w.sum() <= 0:
-        raise ValueError("weighted_umeyama weights must be (N,) non-negative with a positive sum")
-    w = w / w.sum()
-    mu_s, mu_d = w @ src, w @ dst
-    xs, xd = src - mu_s, dst - mu_d
-    cov = (xd * w[:, None]).T @ xs
-    u, sv, vt = np.linalg.svd(cov)
-    fix = np.eye(3)
-    if np.linalg.det(u) * np.linalg.det(vt) < 0:
-        fix[2, 2] = -1
-    R = u @ fix @ vt
-    var_s = float(w @ (xs**2).sum(1))
-    s = float(np.trace(np.diag(sv) @ fix) / var_s) if with_scale else 1.0
-    t = mu_d - s * R @ mu_s
-    return s, R, t
 
 
 def estimate_focal(points: np.ndarray, weights: np.ndarray | None = None) -> float:
@@ -77,8 +53,8 @@ def register_cameras(pred: PointmapPrediction, width: int, height: int, batch_in
         K = np.array([[focal_grid * width / gw, 0, width / 2], [0, focal_grid * height / gh, height / 2], [0, 0, 1]])
     world_from_cam = [np.eye(4)]
     for i in range(p):
-        s, R, t = weighted_umeyama(Xff[i].reshape(3, -1).T, Xf1[i].reshape(3, -1).T, (Cf1[i] * Cff[i]).reshape(-1))
+        sim = umeyama(Xff[i].reshape(3, -1).T, Xf1[i].reshape(3, -1).T, weights=(Cf1[i] * Cff[i]).reshape(-1))
         T = np.eye(4)
-        T[:3, :3], T[:3, 3] = R, t
+        T[:3, :3], T[:3, 3] = sim.R, sim.t
         world_from_cam.append(T)
     return Cameras.from_world_from_cam(np.repeat(K[None], p + 1, 0), np.stack(world_from_cam), width, height)

@@ -25,8 +25,16 @@ from .codecs import LatentCodec, build_codec, fold_time
 from .configs import ModelConfig, get_config
 from .pose_head import PointmapPrediction, PoseHead
 from .registration import register_cameras
-from .schedulers import (VelocityFn, add_noise, dmd_sigmas, euler_sigmas, guided_velocity, sample_dmd,
-                         sample_euler, sample_unipc)
+from .schedulers import (
+    VelocityFn,
+    add_noise,
+    dmd_sigmas,
+    euler_sigmas,
+    guided_velocity,
+    sample_dmd,
+    sample_euler,
+    sample_unipc,
+)
 from .ssm_branch import SSMBranch, SSMInputs
 
 logger = logging.getLogger(__name__)

@@ -14,13 +14,21 @@ from typing import Any, Callable, Optional, Sequence, Union
 import numpy as np
 
 from ..atomic import atomic_path
-from ..camera import (PLAN_ORDER, PRESETS, CameraTrajectory, Cameras, crop_intrinsics, load_trajectory, preset,
-                      scale_intrinsics)
+from ..camera import (
+    PLAN_ORDER,
+    PRESETS,
+    Cameras,
+    CameraTrajectory,
+    crop_intrinsics,
+    load_trajectory,
+    preset,
+    scale_intrinsics,
+)
 from ..safepath import check_name
+from . import limits
 from .depth import DepthBackend, depth_backend
 from .generators import GENERATORS, Generator, build_generator
-from . import limits
-from .inputs import InputError, check_panorama, load_depth, load_image, resolve_intrinsics
+from .inputs import InputError, check_panorama, load_image, resolve_intrinsics
 from .planner import AutoPlanner, PlanConfig
 from .rundir import RunDirectory, run_lock
 from .scene import Evaluator, ProgressCallback, SceneRun, SceneRunner

@@ -21,7 +21,7 @@ from typing import Callable, Iterator, Optional, Protocol, Sequence
 import numpy as np
 
 from ..atomic import atomic_path, atomic_write_json
-from ..camera import CameraTrajectory, Cameras, check_smoothness, load_trajectory, save_trajectory
+from ..camera import Cameras, CameraTrajectory, check_smoothness, load_trajectory, save_trajectory
 from ..memory import overlap_fov_score
 from ..memory.bank import Retrieval
 from .depth import DepthBackend
@@ -225,7 +225,7 @@ class SceneRunner:
         replaying, generated = True, False
         for i, traj in enumerate(self._sequence(trajectories)):
             report = check_smoothness(traj)
-            entry = self.run.entry(traj.name)
+            self.run.entry(traj.name)  # registers it in the record (status pending) before any work
             replaying = replaying and self.run.is_done(traj.name)
             if replaying:  # finished earlier: replay its memory update from its files
                 log.info("trajectory %s: done earlier, replaying its memory update", traj.name)

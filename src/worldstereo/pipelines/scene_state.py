@@ -160,7 +160,8 @@ class SceneState:
         if (cameras.width, cameras.height) != (self.width, self.height):
             cameras = cameras.resized(self.width, self.height)
         frames = np.asarray(frames, dtype=np.float32)
-        new_ids = self.bank.add_clip(frames, cameras, depths=depth, source=name) if use_ssm else []
+        if use_ssm:
+            self.bank.add_clip(frames, cameras, depths=depth, source=name)
         keys = clip_keyframes(len(frames))
         self.observers.append(cameras[keys])
         step = {"after": name, "points_before": len(self.cache), "keyframes": [int(k) for k in keys]}

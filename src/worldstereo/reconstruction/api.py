@@ -20,8 +20,16 @@ from .config import DENSITIES, METHODS, ReconstructionConfig
 from .fusion import depth_points, tsdf_fuse, voxel_size_for
 from .inputs import FrameSet, load_inputs
 from .metrics import quality_metrics
-from .mvs import (geometric_filter, grow_consistent, photo_check, plane_sweep, prior_ranges, scene_center_and_depth,
-                  select_neighbors, splat_depth)
+from .mvs import (
+    geometric_filter,
+    grow_consistent,
+    photo_check,
+    plane_sweep,
+    prior_ranges,
+    scene_center_and_depth,
+    select_neighbors,
+    splat_depth,
+)
 from .raycast import MeshCaster, vertex_colors_from_views
 from .refine import refine_mesh
 from .scene import PointCloud, ReconstructedScene

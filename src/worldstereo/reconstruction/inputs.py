@@ -13,7 +13,7 @@ from typing import Optional, Sequence, Union
 import cv2
 import numpy as np
 
-from ..camera import CameraTrajectory, Cameras, load_trajectory, scale_intrinsics
+from ..camera import Cameras, CameraTrajectory, load_trajectory, scale_intrinsics
 from ..camera.panorama import directions_to_equirect
 
 log = logging.getLogger(__name__)

@@ -9,15 +9,16 @@ and ``mesh.ply`` / ``points.ply`` previews.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Optional
 
 import numpy as np
 
+from .. import jsonio
 from ..atomic import atomic_path, atomic_write_json
-from ..camera import Cameras
+from ..camera import Cameras, CameraValidationError
+from ..camera.cameras import CAMERAS_SCHEMA
 
 TEXTURE_NAMES = ("albedo", "normal", "roughness")
 
@@ -158,7 +159,7 @@ class ReconstructedScene:
             with atomic_path(d / "textures" / f"{name}.png") as tmp:
                 iio.imwrite(tmp, (np.clip(tex, 0, 1) * 255 + 0.5).astype(np.uint8), extension=".png")
         atomic_write_json(d / "cameras.json", self.cameras.to_dict())
-        atomic_write_json(d / "metadata.json", self.metadata)
+        atomic_write_json(d / "metadata.json", _finite_or_null(self.metadata))
         import open3d as o3d
 
         with atomic_path(d / "mesh.ply") as tmp:
@@ -178,6 +179,31 @@ class ReconstructedScene:
         pcd = PointCloud(z["points"], *(z[f"points_{n}"] if f"points_{n}" in z else None for n in ("colors", "normals")))
         textures = {n: z[f"texture_{n}"] for n in TEXTURE_NAMES if f"texture_{n}" in z}
         frames = z["frames"].astype(np.float32) / 255.0 if "frames" in z else None
-        cams = Cameras.from_dict(json.loads((d / "cameras.json").read_text()))
-        meta = json.loads((d / "metadata.json").read_text())
-        return cls(mesh, pcd, cams, textures, meta, frames)
+        return cls(mesh, pcd, _read_cameras(d / "cameras.json"), textures, _read_metadata(d / "metadata.json"), frames)
+
+
+def _read_cameras(path: Path) -> Cameras:
+    """``cameras.json`` of a scene folder; anything wrong raises ``jsonio.JSONInputError`` naming the file and field."""
+    fix = "rerun `worldstereo reconstruct` to write it again"
+    data = jsonio.check(jsonio.load(path, "scene cameras"), CAMERAS_SCHEMA, str(path), fix)
+    try:
+        return Cameras.from_dict(data)
+    except CameraValidationError as exc:
+        raise jsonio.JSONInputError(f"{path}: {exc}; {fix}") from None
+
+
+def _finite_or_null(obj):
+    """``obj`` with every non-finite float as ``None``: a metric that could not be computed is
+    ``null`` in ``metadata.json``, which stays strict JSON (``jsonio`` refuses NaN)."""
+    if isinstance(obj, dict):
+        return {k: _finite_or_null(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_finite_or_null(v) for v in obj]
+    if isinstance(obj, (float, np.floating)) and not np.isfinite(obj):
+        return None
+    return obj
+
+
+def _read_metadata(path: Path) -> dict:
+    return jsonio.check(jsonio.load(path, "scene metadata"), {"type": "object"}, str(path),
+                        "rerun `worldstereo reconstruct` to write it again")

@@ -33,8 +33,8 @@ import torch
 import torch.distributed as dist
 import torch.nn as nn
 
-from ..devices import resolve_device
 from ..atomic import atomic_path, atomic_write_json
+from ..devices import resolve_device
 from ..models import WorldStereoModel
 from ..safepath import inside, remove_tree
 from .config import STAGES, TrainConfig

@@ -1,15 +1,23 @@
 """``viewer.html``: a self-contained, offline browser view of a run directory.
 
 The page inlines three.js (``static/three.bundle.min.js``, vendored from npm by
-``tools/vendor_three.sh``) through an import map of ``data:`` URLs, the run's geometry as JSON
-(cache points base64-encoded, frustum corners precomputed here) and the small app
-``static/viewer.js``. Videos are referenced by relative path, so the page is opened from (or served
-with) its run directory and nothing is fetched from any network.
+``tools/vendor_three.sh``, turned from an ES module into a classic script that sets
+``globalThis.THREE``), the run's geometry as JSON (cache points base64-encoded, frustum corners
+precomputed here) and the small app ``static/viewer.js``. Videos are referenced by relative path, so
+the page is opened from (or served with) its run directory and nothing is fetched from any network.
+
+Run data is untrusted (a run folder can come from anyone): it enters the page only as JSON in a
+``type="application/json"`` block, escaped so no text can end that block, and the app puts it into
+the DOM as text. The page's only code is the two inline scripts and one style block this module
+writes, each allowed by its SHA-256 in :func:`content_security_policy` (sent by the server, and
+repeated in a ``<meta>`` tag for a page opened from disk), so any other script is never run.
 """
 
 from __future__ import annotations
 
 import base64
+import functools
+import hashlib
 import html
 import json
 import logging
@@ -25,6 +33,7 @@ from ..atomic import atomic_write_text
 from ..camera import Cameras
 from ..camera.plot import frustum_corners
 from ..camera.trajectory import CameraTrajectory
+from ..safepath import inside
 from .rundata import RunContents, load_run, read_ply_mesh, read_ply_points
 
 log = logging.getLogger(__name__)
@@ -121,24 +130,97 @@ def viewer_data(run: RunContents, point_budget: int = POINT_BUDGET, face_budget:
     }
 
 
-def _import_map() -> str:
-    three = "data:text/javascript;base64," + base64.b64encode(_static("three.bundle.min.js").encode()).decode("ascii")
-    return json.dumps({"imports": {"three": three}})
+_EXPORTS = re.compile(r"export\s*\{([^}]*)\};?\s*$")
+_EXPORT_ITEM = re.compile(r"\s*([A-Za-z_$][\w$]*)(?:\s+as\s+([A-Za-z_$][\w$]*))?\s*")
 
 
-def _script_json(data: dict) -> str:
-    # "</" would end the <script> element early; JSON allows the escaped form.
-    return json.dumps(data, separators=(",", ":")).replace("</", "<\\/")
+@functools.lru_cache(maxsize=1)
+def three_script() -> str:
+    """The vendored three.js ES module as a classic script that sets ``globalThis.THREE``.
+
+    A module would have to be imported from a ``data:`` URL (an inline module cannot export), and
+    allowing ``data:`` scripts would defeat the CSP; a classic inline script is allowed by its hash,
+    and, unlike an external module, it also runs in a page opened from disk.
+    """
+    text = _static("three.bundle.min.js")
+    match = _EXPORTS.search(text)
+    if match is None or "import" in text[:200] or re.search(r"\bexport\s*[{*]", text[:match.start()]):
+        raise ValueError("three.bundle.min.js: expected one trailing export list; rebuild it with tools/vendor_three.sh")
+    pairs = []
+    for item in match.group(1).split(","):
+        m = _EXPORT_ITEM.fullmatch(item)
+        if m is None:
+            raise ValueError(f"three.bundle.min.js: cannot read the export {item.strip()[:40]!r}")
+        pairs.append(f"{m.group(2) or m.group(1)}:{m.group(1)}")
+    return ('(function(){"use strict";\n' + text[:match.start()]
+            + "\nglobalThis.THREE=Object.freeze({" + ",".join(pairs) + "});\n})();")
+
+
+def _inline(text: str, what: str) -> str:
+    """``text`` checked to be safe inside a ``<script>`` or ``<style>`` element of HTML."""
+    if re.search(r"</(script|style)|<!--", text, re.I):
+        raise ValueError(f"{what}: holds a sequence that would end its HTML element early")
+    return text
+
+
+def _sha256(text: str) -> str:
+    return "'sha256-" + base64.b64encode(hashlib.sha256(text.encode("utf-8")).digest()).decode("ascii") + "'"
+
+
+@functools.lru_cache(maxsize=1)
+def page_code() -> tuple[str, str, str]:
+    """The page's inline code: (three.js script, app script, style sheet), exactly as written in it."""
+    return (_inline(three_script(), "three.bundle.min.js"), _inline(_static("viewer.js"), "viewer.js"),
+            _inline(_static("viewer.css"), "viewer.css"))
+
+
+def content_security_policy(meta: bool = False) -> str:
+    """The page's Content-Security-Policy: its own two scripts and style sheet (by hash), images and
+    videos of the run's own origin, nothing else. ``meta``: the form for a ``<meta>`` tag, which may
+    not carry ``frame-ancestors``."""
+    three, app, style = page_code()
+    policy = [
+        "default-src 'none'",
+        f"script-src {_sha256(three)} {_sha256(app)}",
+        f"style-src {_sha256(style)}",
+        "img-src 'self'",
+        "media-src 'self'",
+        "object-src 'none'",
+        "base-uri 'none'",
+        "form-action 'none'",
+    ]
+    if not meta:
+        policy.append("frame-ancestors 'none'")
+    return "; ".join(policy)
+
+
+def script_json(data: object) -> str:
+    """JSON that can sit inside a ``<script>`` element: nothing in it can close the element, open a
+    comment or end a line in a JS parser (``<``, ``>``, ``&``, U+2028, U+2029 as ``\\uXXXX``)."""
+    text = json.dumps(data, separators=(",", ":"), allow_nan=False)
+    for char in "<>&\u2028\u2029":
+        text = text.replace(char, f"\\u{ord(char):04x}")
+    return text
 
 
 def render_viewer(run_dir: str | os.PathLike, point_budget: int = POINT_BUDGET, face_budget: int = FACE_BUDGET) -> str:
     """The page's HTML text for ``run_dir`` (see :func:`write_viewer`)."""
     run = load_run(run_dir)
     data = viewer_data(run, point_budget, face_budget)
-    values = {"TITLE": html.escape(data["title"]), "IMPORTMAP": _import_map(), "DATA": _script_json(data),
-              "APP": _static("viewer.js")}
+    three, app, style = page_code()
+    values = {"TITLE": html.escape(data["title"]), "CSP": html.escape(content_security_policy(meta=True)),
+              "STYLE": style, "DATA": script_json(data), "THREE": three, "APP": app}
     # One pass, so text inserted for one placeholder is never searched for another.
-    return re.sub(r"__(TITLE|IMPORTMAP|DATA|APP)__", lambda m: values[m.group(1)], _static("viewer.html"))
+    return re.sub(r"__(TITLE|CSP|STYLE|DATA|THREE|APP)__", lambda m: values[m.group(1)], _static("viewer.html"))
+
+
+def page_is_current(path: str | os.PathLike) -> bool:
+    """Whether the page at ``path`` carries this version's code (else the CSP would block it: rewrite it)."""
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError):
+        return False
+    return all(f">{code}</" in text for code in page_code())
 
 
 def write_viewer(run_dir: str | os.PathLike, point_budget: int = POINT_BUDGET, face_budget: int = FACE_BUDGET) -> Path:
@@ -149,7 +231,9 @@ def write_viewer(run_dir: str | os.PathLike, point_budget: int = POINT_BUDGET, f
     shown), every trajectory's frustums, the memory-bank frustums and the trajectory videos with a
     frame slider; files that are missing in a partial run are listed on the page.
     """
-    path = Path(run_dir) / "viewer.html"
-    atomic_write_text(path, render_viewer(run_dir, point_budget, face_budget))
+    page = render_viewer(run_dir, point_budget, face_budget)  # refuses a folder that is not a run
+    # only inside the run: a viewer.html that is a link out of it is refused, not followed
+    path = inside(Path(run_dir) / "viewer.html", run_dir)
+    atomic_write_text(path, page)
     log.info("wrote %s", path)
     return path

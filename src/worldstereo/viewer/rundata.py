@@ -2,12 +2,16 @@
 
 The viewer and the report show whatever exists; every file that is absent or unreadable is listed
 in :attr:`RunContents.missing` with a short reason instead of raising, because a run that is still
-going (or crashed) is exactly when a user wants to look at it.
+going (or crashed) is exactly when a user wants to look at it. Only a folder without a ``run.json``
+of the right shape is refused (:func:`read_run_record`), before anything is written into it.
+
+A run folder may come from someone else, so its contents are untrusted: JSON goes through
+:mod:`worldstereo.jsonio`, and a name taken from a file (a trajectory, a bank image) is used as a
+path only when it is one plain component whose target stays inside the run folder.
 """
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 from dataclasses import dataclass, field
@@ -16,11 +20,39 @@ from typing import Optional
 
 import numpy as np
 
+from .. import jsonio
 from ..camera import Cameras, CameraTrajectory, load_trajectory
+from ..safepath import UnsafeNameError, UnsafePathError, check_name, inside
 
 log = logging.getLogger(__name__)
 
 VIDEO_KINDS = ("video", "render", "mask")
+RECORD = "run.json"
+_FIX = "pass the -o folder of `worldstereo generate`"
+
+
+class NotARunError(ValueError):
+    """A folder holds no readable ``run.json`` of the right shape; the message says where and what to pass."""
+
+
+def read_run_record(run_dir: str | os.PathLike) -> dict:
+    """The ``run.json`` of ``run_dir`` if it is a run record (an object with an integer ``schema`` and a
+    ``trajectories`` object); :class:`NotARunError` (one line) otherwise. Nothing is written."""
+    root = Path(run_dir)
+    if not root.is_dir():
+        raise NotARunError(f"{root}: not a folder; {_FIX}")
+    path = root / RECORD
+    if not path.is_file():
+        raise NotARunError(f"{root}: not a worldstereo run (no {RECORD}); {_FIX}")
+    try:
+        record = jsonio.load(path, "run record")
+    except jsonio.JSONInputError as exc:
+        raise NotARunError(f"{str(exc).splitlines()[0]}; {_FIX}") from None
+    schema = record.get("schema") if isinstance(record, dict) else None
+    if not (isinstance(schema, int) and not isinstance(schema, bool) and isinstance(record.get("trajectories"), dict)):
+        raise NotARunError(f"{path}: not a worldstereo run record (needs an integer 'schema' and a 'trajectories' "
+                           f"object); {_FIX}")
+    return record
 
 
 @dataclass
@@ -62,36 +94,71 @@ class RunContents:
         return p if p.is_file() else None
 
 
-def _read_json(root: Path, rel: str, missing: list[str]) -> Optional[dict]:
+def _component(name: object) -> bool:
+    """Whether ``name`` is one plain path component (so joining it never leaves its folder)."""
+    return (isinstance(name, str) and name not in ("", ".", "..")
+            and not any(c in name for c in "/\\\0") and len(name) <= 255)
+
+
+def _within(root: Path, rel: str) -> Optional[Path]:
+    """``root/rel`` when it exists and, with symlinks resolved, lies inside ``root``; else None."""
     path = root / rel
-    if not path.is_file():
-        missing.append(f"{rel}: not written")
+    if not path.exists():
         return None
     try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, json.JSONDecodeError) as exc:
-        missing.append(f"{rel}: unreadable ({exc})")
+        return inside(path, root)
+    except UnsafePathError:
         return None
 
 
-def _camera_from_json(cam: dict) -> Cameras:
-    return Cameras(K=[cam["K"]], cam_from_world=[cam["cam_from_world"]], width=cam["width"], height=cam["height"])
+def _read_json(root: Path, rel: str, missing: list[str]) -> Optional[dict]:
+    path = _within(root, rel)
+    if path is None or not path.is_file():
+        missing.append(f"{rel}: not written" if not (root / rel).exists() else f"{rel}: not a file inside the run")
+        return None
+    try:
+        data = jsonio.load(path, rel)
+    except jsonio.JSONInputError as exc:
+        missing.append(f"{rel}: unreadable ({str(exc).removeprefix(str(path) + ': ').splitlines()[0]})")
+        return None
+    if not isinstance(data, dict):
+        missing.append(f"{rel}: unreadable (expected a JSON object, got {type(data).__name__})")
+        return None
+    return data
+
+
+def _camera_from_json(cam: object) -> Cameras:
+    """The one camera of a bank entry, as ``MemoryBank.save`` writes it (``Cameras.to_dict`` of one camera:
+    K (1, 3, 3), cam_from_world (1, 4, 4))."""
+    if not isinstance(cam, dict):
+        raise ValueError(f"expected an object, got {type(cam).__name__}")
+    cams = Cameras.from_dict(cam)
+    if len(cams) != 1:
+        raise ValueError(f"holds {len(cams)} cameras, a bank frame has one")
+    return cams
 
 
 def _trajectory_names(root: Path, record: dict) -> list[str]:
-    names = list(record.get("order") or [])
+    order = record.get("order")
+    names = [n for n in order if isinstance(n, str)] if isinstance(order, list) else []
     names += [n for n in record.get("trajectories", {}) if n not in names]
-    tdir = root / "trajectories"
-    if tdir.is_dir():
+    tdir = _within(root, "trajectories")
+    if tdir is not None and tdir.is_dir():
         names += sorted(p.name for p in tdir.iterdir() if p.is_dir() and p.name not in names)
     return names
 
 
-def _load_trajectory(root: Path, name: str, entry: dict, missing: list[str]) -> TrajectoryContents:
-    d = root / "trajectories" / name
+def _load_trajectory(root: Path, name: str, entry: object, missing: list[str]) -> TrajectoryContents:
+    entry = entry if isinstance(entry, dict) else {}
     rel = f"trajectories/{name}"
-    out = TrajectoryContents(name=name, status=entry.get("status", "unknown" if d.is_dir() else "pending"), entry=entry)
-    if not d.is_dir():
+    d = _within(root, rel) if _component(name) else None
+    status = entry.get("status")
+    status = status if isinstance(status, str) else ("unknown" if d is not None else "pending")
+    out = TrajectoryContents(name=name, status=status, entry=entry)
+    if not _component(name):
+        missing.append(f"{rel}/: not a folder name, so nothing of it is read")
+        return out
+    if d is None or not d.is_dir():
         missing.append(f"{rel}/: not started ({out.status})")
         return out
     cams = d / "cameras.json"
@@ -102,34 +169,67 @@ def _load_trajectory(root: Path, name: str, entry: dict, missing: list[str]) -> 
             missing.append(f"{rel}/cameras.json: unreadable ({str(exc).splitlines()[0]})")
     else:
         missing.append(f"{rel}/cameras.json: not written")
-    refs = _read_json(root, f"{rel}/references.json", [])
-    if refs is not None and len(refs.get("targets", [])) == len(refs.get("references", [])):
+    refs_missing: list[str] = []
+    refs = _read_json(root, f"{rel}/references.json", refs_missing)
+    problem = _references_problem(refs) if refs is not None else refs_missing[0].split(": ", 1)[1]
+    if problem is None:
         out.references = refs
     else:
-        missing.append(f"{rel}/references.json: {'not written' if refs is None else 'targets and references differ in length'}")
+        missing.append(f"{rel}/references.json: {problem}")
     for kind in VIDEO_KINDS:
-        if (d / f"{kind}.mp4").is_file():
+        video = _within(root, f"{rel}/{kind}.mp4")
+        if video is not None and video.is_file():
             out.videos[kind] = f"{rel}/{kind}.mp4"
         else:
             missing.append(f"{rel}/{kind}.mp4: not written")
-    out.frames = sorted((d / "frames").glob("frame_*.png")) if (d / "frames").is_dir() else []
+    frames = _within(root, f"{rel}/frames")
+    out.frames = sorted(frames.glob("frame_*.png")) if frames is not None and frames.is_dir() else []
     if not out.frames:
         missing.append(f"{rel}/frames/: no frames")
     return out
+
+
+def _references_problem(refs: dict) -> Optional[str]:
+    """Why a references.json cannot be shown (None when it can): the page indexes these lists."""
+    lists = {k: refs.get(k, []) for k in ("targets", "references", "scores", "angles")}
+    if not all(isinstance(v, list) for v in lists.values()):
+        return "targets, references, scores and angles must be lists"
+    if len(lists["targets"]) != len(lists["references"]):
+        return "targets and references differ in length"
+    numbers = [v for k in ("targets", "references") for v in lists[k]]
+    if not all(isinstance(v, int) and not isinstance(v, bool) for v in numbers):
+        return "targets and references must be frame numbers"
+    if not all(isinstance(v, (int, float)) and not isinstance(v, bool) for k in ("scores", "angles") for v in lists[k]):
+        return "scores and angles must be numbers"
+    return None
+
+
+def _bank_image(root: Path, name: object) -> Optional[str]:
+    """``memory/<name>`` when it names a plain file of the bank folder (never a path out of it)."""
+    try:
+        check_name(name)
+    except UnsafeNameError:
+        return None
+    path = _within(root, f"memory/{name}")
+    return f"memory/{name}" if path is not None and path.is_file() else None
 
 
 def _load_bank(root: Path, missing: list[str]) -> list[BankFrame]:
     bank = _read_json(root, "memory/bank.json", missing)
     if bank is None:
         return []
+    entries = bank.get("frames", [])
+    if not isinstance(entries, list):
+        missing.append("memory/bank.json: 'frames' is not a list")
+        return []
     frames, absent = [], 0
-    for i, f in enumerate(bank.get("frames", [])):
+    for i, f in enumerate(entries):
         try:
-            cam = _camera_from_json(f["camera"])
+            cam = _camera_from_json(f.get("camera") if isinstance(f, dict) else None)
         except (KeyError, ValueError, TypeError) as exc:
-            missing.append(f"memory/bank.json: frame {i} has no valid camera ({exc})")
+            missing.append(f"memory/bank.json: frame {i} has no valid camera ({str(exc).splitlines()[0]})")
             continue
-        image = f"memory/{f['image']}" if f.get("image") and (root / "memory" / f["image"]).is_file() else None
+        image = _bank_image(root, f.get("image"))
         absent += bool(f.get("image")) and image is None
         frames.append(BankFrame(index=i, image=image, source=str(f.get("source", "?")), camera=cam))
     if absent:
@@ -138,34 +238,36 @@ def _load_bank(root: Path, missing: list[str]) -> list[BankFrame]:
 
 
 def load_run(run_dir: str | os.PathLike) -> RunContents:
-    """Everything readable in ``run_dir``; raises ValueError only when it is not a folder."""
+    """Everything readable in ``run_dir``; raises :class:`NotARunError` only when it is not a run
+    (see :func:`read_run_record`)."""
     root = Path(run_dir)
-    if not root.is_dir():
-        raise ValueError(f"{root}: not a folder; pass a worldstereo run directory (it holds run.json)")
+    record = read_run_record(root)
     missing: list[str] = []
-    record = _read_json(root, "run.json", missing) or {}
-    entries = record.get("trajectories", {})
+    entries = record["trajectories"]
     trajs = [_load_trajectory(root, n, entries.get(n, {}), missing) for n in _trajectory_names(root, record)]
     bank = _load_bank(root, missing)
-    cache = root / "cache.ply"
-    if not cache.is_file():
+    def file(rel: str) -> Optional[Path]:
+        path = _within(root, rel)
+        return path if path is not None and path.is_file() else None
+
+    cache = file("cache.ply")
+    if cache is None:
         missing.append("cache.ply: not written")
-    if not (root / "input.png").is_file():
+    if file("input.png") is None:
         missing.append("input.png: not written")
     recon, recon_files = None, {}
-    if (root / "reconstruction").is_dir():
+    recon_dir = _within(root, "reconstruction")
+    if recon_dir is not None and recon_dir.is_dir():
         recon = _read_json(root, "reconstruction/metadata.json", missing)
         for name in ("points", "mesh"):
-            p = root / "reconstruction" / f"{name}.ply"
-            if p.is_file():
-                recon_files[name] = p
-            else:
+            recon_files[name] = file(f"reconstruction/{name}.ply")
+            if recon_files[name] is None:
                 missing.append(f"reconstruction/{name}.ply: not written")
     else:
         missing.append("reconstruction/: not run (optional)")
     log.debug("run %s: %d trajectories, %d bank frames, %d missing", root, len(trajs), len(bank), len(missing))
     return RunContents(root=root, record=record, trajectories=trajs, bank=bank,
-                       cache_ply=cache if cache.is_file() else None, reconstruction=recon, missing=missing,
+                       cache_ply=cache, reconstruction=recon, missing=missing,
                        reconstruction_points=recon_files.get("points"), reconstruction_mesh=recon_files.get("mesh"))
 
 

@@ -39,8 +39,7 @@ def read_trajectory(path: str | os.PathLike, fmt: str = "worldstereo", **options
         return read_nerfstudio(path, fps=fps or 16.0)
     if fmt == "colmap":
         return read_colmap(path, fps=fps or 16.0)
-    traj = read_re10k(path, width=width, height=height)
-    return traj.with_cameras(traj.cameras, fps=fps) if fps else traj
+    return read_re10k(path, width=width, height=height, fps=fps)
 
 
 def write_trajectory(traj: CameraTrajectory, path: str | os.PathLike, fmt: str = "worldstereo", **options: Any) -> Path:

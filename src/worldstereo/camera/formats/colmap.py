@@ -4,6 +4,7 @@ COLMAP stores cam_from_world as a quaternion (qw, qx, qy, qz) and translation, w
 and pixel centres at +0.5, exactly our convention: nothing but the layout changes. Frames are
 ordered by image name (video frames are named in order). Only undistorted models are accepted:
 PINHOLE, SIMPLE_PINHOLE, or a distortion model whose distortion parameters are all zero.
+The trajectory's name is the folder's name made safe (``_common.derived_name``).
 """
 
 from __future__ import annotations
@@ -15,8 +16,9 @@ import numpy as np
 from scipy.spatial.transform import Rotation
 
 from ...atomic import atomic_write_text
-from ..cameras import Cameras, CameraValidationError
-from ..trajectory import CameraTrajectory, TrajectoryFileError
+from ..cameras import MAX_SIDE
+from ..trajectory import MAX_FRAMES, CameraTrajectory, TrajectoryFileError
+from ._common import derived_name, read_lines, trajectory
 
 # model -> (focal parameters, number of parameters); distortion follows cx, cy
 _MODELS = {"SIMPLE_PINHOLE": (1, 3), "PINHOLE": (2, 4), "SIMPLE_RADIAL": (1, 4), "RADIAL": (1, 5),
@@ -26,7 +28,7 @@ _MODELS = {"SIMPLE_PINHOLE": (1, 3), "PINHOLE": (2, 4), "SIMPLE_RADIAL": (1, 4),
 def _lines(path: Path) -> list[str]:
     if not path.is_file():
         raise TrajectoryFileError(f"{path}: no such file; a COLMAP text model needs cameras.txt and images.txt")
-    return path.read_text(encoding="utf-8").splitlines()
+    return read_lines(path, "COLMAP text")
 
 
 def _read_cameras(path: Path) -> dict[int, tuple[np.ndarray, int, int]]:
@@ -41,6 +43,10 @@ def _read_cameras(path: Path) -> dict[int, tuple[np.ndarray, int, int]]:
             params = [float(x) for x in tok[4:]]
         except (ValueError, IndexError):
             raise TrajectoryFileError(f"{where}: expected 'CAMERA_ID MODEL WIDTH HEIGHT PARAMS...'") from None
+        if not (1 <= w <= MAX_SIDE and 1 <= h <= MAX_SIDE):
+            raise TrajectoryFileError(f"{where}: WIDTH and HEIGHT must be in [1, {MAX_SIDE}] pixels, got {w} x {h}")
+        if not all(np.isfinite(params)):
+            raise TrajectoryFileError(f"{where}: PARAMS must be finite numbers")
         if model not in _MODELS:
             raise TrajectoryFileError(f"{where}: camera model {model} is not supported; use one of {sorted(_MODELS)}")
         n_focal, n_params = _MODELS[model]
@@ -75,15 +81,21 @@ def read_colmap(folder: str | os.PathLike, fps: float = 16.0) -> CameraTrajector
             cam_id, name = int(tok[8]), " ".join(tok[9:])
         except (ValueError, IndexError):
             raise TrajectoryFileError(f"{where}: expected 'IMAGE_ID QW QX QY QZ TX TY TZ CAMERA_ID NAME'") from None
+        if not all(np.isfinite((tx, ty, tz))):
+            raise TrajectoryFileError(f"{where}: TX TY TZ must be finite numbers")
         if cam_id not in cameras:
             raise TrajectoryFileError(f"{where}: CAMERA_ID {cam_id} is not in cameras.txt")
         q = np.array([qx, qy, qz, qw])
-        if not np.isfinite(q).all() or abs(np.linalg.norm(q) - 1) > 1e-3:
-            raise TrajectoryFileError(f"{where}: quaternion is not unit length (|q| = {np.linalg.norm(q):.4g})")
+        with np.errstate(over="ignore", invalid="ignore"):  # |q| of 1e200 or inf is inf/NaN: not unit
+            norm = float(np.linalg.norm(q))
+        if not abs(norm - 1) <= 1e-3:
+            raise TrajectoryFileError(f"{where}: quaternion is not unit length (|q| = {norm:.4g}); write QW QX QY QZ of a rotation")
         T = np.eye(4)
         T[:3, :3] = Rotation.from_quat(q).as_matrix()
         T[:3, 3] = (tx, ty, tz)
         records.append((name, cameras[cam_id], T))
+        if len(records) > MAX_FRAMES:
+            raise TrajectoryFileError(f"{path}: more than {MAX_FRAMES} images; split the model")
         i += 2  # the next line holds the image's 2D points (possibly empty)
     if not records:
         raise TrajectoryFileError(f"{path}: no images")
@@ -92,12 +104,11 @@ def read_colmap(folder: str | os.PathLike, fps: float = 16.0) -> CameraTrajector
     if len(sizes) != 1:
         raise TrajectoryFileError(f"{folder / 'cameras.txt'}: images use different sizes {sorted(sizes)}; one trajectory needs one size")
     (w, h), = sizes
-    try:
-        cams = Cameras(np.array([r[1][0] for r in records]), np.array([r[2] for r in records]), w, h)
-    except CameraValidationError as exc:
-        raise TrajectoryFileError(f"{folder}: image {records[exc.index or 0][0]}: {exc.reason}") from None
-    traj = CameraTrajectory(cams, name=folder.name or "colmap", kind="colmap", fps=fps)
-    traj.metadata["image_names"] = [r[0] for r in records]
+    names = [r[0] for r in records]
+    traj = trajectory(np.array([r[1][0] for r in records]), np.array([r[2] for r in records]), w, h, str(path),
+                      name=derived_name(folder.name, "colmap"), kind="colmap", fps=fps,
+                      fields={"K": "camera", "cam_from_world": "pose"}, at=lambda i, field: f"image {names[i][:40]!r}: {field}")
+    traj.metadata["image_names"] = names
     return traj
 
 

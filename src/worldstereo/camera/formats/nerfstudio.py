@@ -13,9 +13,8 @@ from pathlib import Path
 import numpy as np
 
 from ...atomic import atomic_write_json
-from ..cameras import Cameras, CameraValidationError
-from ..trajectory import CameraTrajectory, TrajectoryFileError
-from ._common import read_json, require
+from ..trajectory import MAX_FRAMES, CameraTrajectory, TrajectoryFileError
+from ._common import array, derived_name, number, read_json, require, size, trajectory
 
 # Right-multiplying a camera-to-world matrix by this flips the camera's y and z axes.
 OPENGL_FROM_OPENCV = np.diag([1.0, -1.0, -1.0, 1.0])
@@ -24,46 +23,46 @@ _DISTORTION_KEYS = ("k1", "k2", "k3", "k4", "p1", "p2")
 
 
 def read_nerfstudio(path: str | os.PathLike, fps: float = 16.0) -> CameraTrajectory:
+    """Read ``transforms.json``; the name is its folder's name made safe (``derived_name``)."""
     src = str(path)
     data = read_json(path, "transforms.json")
     frames = require(data, "frames", src)
-    if not isinstance(frames, list) or not frames:
-        raise TrajectoryFileError(f"{src}: frames: expected a non-empty list")
+    if not isinstance(frames, list) or not 1 <= len(frames) <= MAX_FRAMES:
+        raise TrajectoryFileError(f"{src}: frames: expected a list of 1 to {MAX_FRAMES} frames; write one object per image")
     Ks, cam_from_world, sizes = [], [], set()
     for i, f in enumerate(frames):
         where = f"frames[{i}]"
+        if not isinstance(f, dict):
+            raise TrajectoryFileError(f"{src}: {where}: expected a JSON object, got {type(f).__name__}; write one object per image")
         vals = {}
         for k in _INTRINSIC_KEYS:
-            v = f.get(k, data.get(k)) if isinstance(f, dict) else None
+            v = f.get(k, data.get(k))
             if v is None and k == "fl_y":
                 v = f.get("fl_x", data.get("fl_x"))
             if v is None:
-                raise TrajectoryFileError(f"{src}: {where}.{k}: missing (neither in the frame nor at the top level)")
-            vals[k] = float(v)
+                raise TrajectoryFileError(f"{src}: {where}.{k}: missing (neither in the frame nor at the top level); add it")
+            vals[k] = size(v, src, f"{where}.{k}") if k in ("w", "h") else number(v, src, f"{where}.{k}")
         for k in _DISTORTION_KEYS:
-            if float(f.get(k, data.get(k, 0.0)) or 0.0) != 0.0:
+            v = f.get(k, data.get(k))
+            if v is not None and number(v, src, f"{where}.{k}") != 0.0:
                 raise TrajectoryFileError(f"{src}: {where}.{k}: lens distortion is not supported; undistort the images first")
-        sizes.add((int(vals["w"]), int(vals["h"])))
+        sizes.add((vals["w"], vals["h"]))
         Ks.append([[vals["fl_x"], 0.0, vals["cx"]], [0.0, vals["fl_y"], vals["cy"]], [0.0, 0.0, 1.0]])
-        m = np.asarray(require(f, "transform_matrix", src, where), dtype=np.float64)
+        m = require(f, "transform_matrix", src, where)
+        m = array(m, (3 if isinstance(m, list) and len(m) == 3 else 4, 4), src, f"{where}.transform_matrix")
         if m.shape == (3, 4):
             m = np.vstack([m, [0.0, 0.0, 0.0, 1.0]])
-        if m.shape != (4, 4):
-            raise TrajectoryFileError(f"{src}: {where}.transform_matrix: expected 4 x 4, got shape {m.shape}")
         try:
-            cam_from_world.append(np.linalg.inv(m @ OPENGL_FROM_OPENCV))
+            with np.errstate(all="ignore"):  # overflow shows up as a non-finite camera below
+                cam_from_world.append(np.linalg.inv(m @ OPENGL_FROM_OPENCV))
         except np.linalg.LinAlgError:
-            raise TrajectoryFileError(f"{src}: {where}.transform_matrix: singular matrix") from None
+            raise TrajectoryFileError(f"{src}: {where}.transform_matrix: singular matrix; write a camera-to-world pose") from None
     if len(sizes) != 1:
-        raise TrajectoryFileError(f"{src}: w/h: frames have different image sizes {sorted(sizes)}; split the file per size")
+        raise TrajectoryFileError(f"{src}: w/h: frames have different image sizes {sorted(sizes)[:4]}; split the file per size")
     (w, h), = sizes
-    try:
-        cams = Cameras(np.array(Ks), np.array(cam_from_world), w, h)
-    except CameraValidationError as exc:
-        field = {"K": "fl_x/fl_y/cx/cy", "cam_from_world": "transform_matrix"}.get(exc.field, exc.field)
-        where = field if exc.index is None else f"frames[{exc.index}].{field}"
-        raise TrajectoryFileError(f"{src}: {where}: {exc.reason}") from None
-    return CameraTrajectory(cams, name=Path(path).parent.name or "nerfstudio", kind="nerfstudio", fps=fps)
+    return trajectory(np.array(Ks), np.array(cam_from_world), w, h, src,
+                      name=derived_name(Path(path).parent.name, "nerfstudio"), kind="nerfstudio", fps=fps,
+                      fields={"K": "fl_x/fl_y/cx/cy", "cam_from_world": "transform_matrix"})
 
 
 def write_nerfstudio(traj: CameraTrajectory, path: str | os.PathLike) -> Path:

@@ -14,35 +14,34 @@ from pathlib import Path
 import numpy as np
 
 from ...atomic import atomic_write_json
-from ..cameras import Cameras, CameraValidationError
 from ..trajectory import CameraTrajectory, TrajectoryFileError
-from ._common import read_json, require
+from ._common import array, derived_name, nesting, read_json, require, size, trajectory
 
 
 def read_official(path: str | os.PathLike, width: int | None = None, height: int | None = None,
                   fps: float = 16.0) -> CameraTrajectory:
-    """Read ``camera.json``; ``width``/``height`` are needed only when the file lacks them."""
+    """Read ``camera.json``; ``width``/``height`` are needed only when the file lacks them.
+
+    The name is the file's stem made safe (``derived_name``); ``camera`` for ``camera.json``.
+    """
     src = str(path)
     data = read_json(path, "camera.json")
-    extrinsic = np.asarray(require(data, "extrinsic", src), dtype=np.float64)
-    intrinsic = np.asarray(require(data, "intrinsic", src), dtype=np.float64)
-    w = data.get("width", width)
-    h = data.get("height", height)
+    extrinsic = array(require(data, "extrinsic", src), (-1, 4, 4), src, "extrinsic")
+    intrinsic = require(data, "intrinsic", src)
+    intrinsic = array(intrinsic, (3, 3) if nesting(intrinsic) == 2 else (len(extrinsic), 3, 3), src, "intrinsic")
+    w, h = data.get("width", width), data.get("height", height)
     if w is None or h is None:
         raise TrajectoryFileError(f"{src}: width/height: missing; pass them (--width/--height) for this file")
-    if extrinsic.ndim != 3 or extrinsic.shape[1:] != (4, 4) or len(extrinsic) == 0:
-        raise TrajectoryFileError(f"{src}: extrinsic: expected N x 4 x 4, got shape {extrinsic.shape}")
+    w, h = size(w, src, "width"), size(h, src, "height")
     try:
         # ours_from_world_i = official_i @ inv(official_0): frame 0 becomes the identity.
-        cam_from_world = extrinsic @ np.linalg.inv(extrinsic[0])
-        cams = Cameras(intrinsic, cam_from_world, int(w), int(h))
-    except CameraValidationError as exc:
-        field = {"K": "intrinsic", "cam_from_world": "extrinsic"}.get(exc.field, exc.field)
-        where = field if exc.index is None else f"{field}[{exc.index}]"
-        raise TrajectoryFileError(f"{src}: {where}: {exc.reason}") from None
+        with np.errstate(all="ignore"):  # overflow shows up as a non-finite camera below
+            cam_from_world = extrinsic @ np.linalg.inv(extrinsic[0])
     except np.linalg.LinAlgError:
-        raise TrajectoryFileError(f"{src}: extrinsic[0]: singular matrix") from None
-    return CameraTrajectory(cams, name=Path(path).stem, kind="official", fps=fps)
+        raise TrajectoryFileError(f"{src}: extrinsic[0]: singular matrix; frame 0 must be a camera pose") from None
+    return trajectory(intrinsic, cam_from_world, w, h, src, name=derived_name(Path(path).stem, "official"),
+                      kind="official", fps=fps, fields={"K": "intrinsic", "cam_from_world": "extrinsic"},
+                      at=lambda i, field: f"{field}[{i}]")
 
 
 def write_official(traj: CameraTrajectory, path: str | os.PathLike, depth: float = 1.0) -> Path:

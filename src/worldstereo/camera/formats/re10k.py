@@ -17,17 +17,21 @@ from pathlib import Path
 import numpy as np
 
 from ...atomic import atomic_write_text
-from ..cameras import Cameras, CameraValidationError
-from ..trajectory import CameraTrajectory, TrajectoryFileError
+from ..trajectory import MAX_FPS, MAX_FRAMES, CameraTrajectory, TrajectoryFileError
+from ._common import derived_name, read_lines, size, trajectory
 
 
-def read_re10k(path: str | os.PathLike, width: int | None = None, height: int | None = None) -> CameraTrajectory:
+def read_re10k(path: str | os.PathLike, width: int | None = None, height: int | None = None,
+               fps: float | None = None) -> CameraTrajectory:
+    """Read a RealEstate10K camera file for images of ``width`` x ``height``.
+
+    ``fps`` defaults to the rate of the timestamps; the name is the file's stem made safe (``derived_name``).
+    """
     path = Path(path)
     if width is None or height is None:
         raise TrajectoryFileError(f"{path}: RealEstate10K files carry no image size; pass width and height (--width/--height)")
-    if not path.is_file():
-        raise TrajectoryFileError(f"{path}: no such file")
-    lines = path.read_text(encoding="utf-8").splitlines()
+    width, height = size(width, str(path), "width (--width)"), size(height, str(path), "height (--height)")
+    lines = read_lines(path, "RealEstate10K camera")
     stamps, Ks, Ts = [], [], []
     for n, line in enumerate(lines, 1):
         tok = line.split()
@@ -39,19 +43,25 @@ def read_re10k(path: str | os.PathLike, width: int | None = None, height: int | 
             v = [float(x) for x in tok]
         except ValueError:
             raise TrajectoryFileError(f"{path}:{n}: not a number in {line.strip()[:60]!r}") from None
+        if not np.isfinite(v).all():
+            raise TrajectoryFileError(f"{path}:{n}: holds a non-finite number; write finite numbers")
+        if len(Ts) == MAX_FRAMES:
+            raise TrajectoryFileError(f"{path}:{n}: more than {MAX_FRAMES} camera lines; split the file")
         stamps.append(v[0])
         fx, fy, cx, cy = v[1] * width, v[2] * height, v[3] * width, v[4] * height
         Ks.append([[fx, 0, cx], [0, fy, cy], [0, 0, 1]])
         Ts.append(np.vstack([np.array(v[7:19]).reshape(3, 4), [0, 0, 0, 1]]))
     if not Ts:
         raise TrajectoryFileError(f"{path}: no camera lines")
-    try:
-        cams = Cameras(np.array(Ks, dtype=np.float64), np.array(Ts), width, height)
-    except CameraValidationError as exc:
-        raise TrajectoryFileError(f"{path}: frame {exc.index}: {exc.field}: {exc.reason}") from None
-    steps = np.diff(stamps)
-    fps = float(1e6 / np.median(steps)) if len(steps) and np.median(steps) > 0 else 16.0
-    return CameraTrajectory(cams, name=path.stem, kind="re10k", fps=fps)
+    if fps is None:
+        steps = np.diff(stamps)
+        fps = float(1e6 / np.median(steps)) if len(steps) and np.median(steps) > 0 else 16.0
+        if not 0 < fps <= MAX_FPS:
+            raise TrajectoryFileError(f"{path}: timestamps: frames {np.median(steps):.4g} us apart mean {fps:.4g} fps, "
+                                      f"outside (0, {MAX_FPS:g}]; pass the frame rate (--fps)")
+    return trajectory(np.array(Ks, dtype=np.float64), np.array(Ts), width, height, str(path),
+                      name=derived_name(path.stem, "re10k"), kind="re10k", fps=fps,
+                      at=lambda i, field: f"frame {i}: {field}")
 
 
 def write_re10k(traj: CameraTrajectory, path: str | os.PathLike, url: str | None = None) -> Path:

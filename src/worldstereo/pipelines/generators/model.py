@@ -16,8 +16,8 @@ from typing import Any, Optional
 import numpy as np
 import torch
 
-from ...devices import resolve_device
 from ...camera import plucker_rays
+from ...devices import resolve_device
 from .base import GenerationRequest, GenerationResult, Generator, Progress
 
 log = logging.getLogger(__name__)

@@ -2,14 +2,26 @@
 // World axes are OpenCV (x right, y down, z forward), so the orbit camera's "up" is -y.
 // State for tests and scripts is mirrored on <body>: data-highlight="traj:frame",
 // data-highlight-center="x,y,z", data-reference="bank index or empty", data-video-times,
-// data-layers="layer:count,…" (visible ones), data-nonblank, data-ready.
-import * as THREE from "three";
-import { OrbitControls } from "three";
+// data-layers="layer:count,…" (visible ones), data-bank-frustums (drawn), data-nonblank, data-ready.
+// Run data is untrusted: it reaches the DOM only as text (textContent, new Option, attributes set
+// one by one), never as markup, and file paths become URLs one encoded component at a time.
+// A classic script (not a module) so it runs from disk too; html.py turns three.js into globalThis.THREE.
+"use strict";
+const THREE = globalThis.THREE;
+const { OrbitControls } = THREE;
 
 const data = JSON.parse(document.getElementById("run-data").textContent);
 const params = new URLSearchParams(location.search);
 const BACKGROUND = 0x15171c, CURRENT = 0xffe14d, REFERENCE = 0xff3df2, BANK = 0x8a8f99;
 const $ = (id) => document.getElementById(id);
+function element(tag, text, attrs = {}) {
+  const el = document.createElement(tag);
+  if (text != null) el.textContent = text;
+  for (const [k, v] of Object.entries(attrs)) el.setAttribute(k, v);
+  return el;
+}
+// "trajectories/a b/video.mp4" -> "trajectories/a%20b/video.mp4": a name holding "#", "?" or "%" stays a path.
+const fileUrl = (rel) => rel.split("/").map(encodeURIComponent).join("/");
 
 const canvas = $("scene");
 const renderer = new THREE.WebGLRenderer({ canvas, antialias: true, preserveDrawingBuffer: true });
@@ -84,7 +96,12 @@ for (const t of data.trajectories) {
   const path = range(t.n).map((f) => new THREE.Vector3().fromArray(t.corners, f * 15));
   scene.add(new THREE.Line(new THREE.BufferGeometry().setFromPoints(path), new THREE.LineBasicMaterial({ color: t.color })));
 }
-for (const b of data.bank) scene.add(lines(frustumSegments(b.corners, [0]), BANK, 0.6));
+// The memory bank's frames as grey frustums; ?bank=0 hides them (to compare a view with and without).
+const bankFrustums = new THREE.Group();
+for (const b of data.bank) bankFrustums.add(lines(frustumSegments(b.corners, [0]), BANK, 0.6));
+bankFrustums.visible = params.get("bank") !== "0";
+scene.add(bankFrustums);
+document.body.dataset.bankFrustums = String(bankFrustums.visible ? bankFrustums.children.length : 0);
 
 const current = lines(frustumSegments(data.trajectories[0]?.corners ?? new Array(15).fill(0), [0], 1.8), CURRENT);
 const reference = lines(frustumSegments(new Array(15).fill(0), [0], 1.8), REFERENCE);
@@ -129,17 +146,26 @@ for (const [name, status] of Object.entries(data.statuses)) {
   option.disabled = !data.trajectories.some((t) => t.name === name);  // no cameras.json yet
   select.add(option);
 }
-$("layers").innerHTML = Object.entries(layers).map(([key, l]) =>
-  `<label><input type="checkbox" data-layer="${key}" ${l.object.visible ? "checked" : ""}> ${LAYER_NAMES[key]}</label>`).join(" ");
-for (const box of document.querySelectorAll("#layers input")) {
-  box.addEventListener("change", () => { layers[box.dataset.layer].object.visible = box.checked; showLayers(); render(); });
+for (const [key, l] of Object.entries(layers)) {
+  const box = element("input", null, { type: "checkbox" });
+  box.dataset.layer = key;
+  box.checked = l.object.visible;
+  box.addEventListener("change", () => { l.object.visible = box.checked; showLayers(); render(); });
+  const label = element("label");
+  label.append(box, " " + LAYER_NAMES[key] + " ");
+  $("layers").append(label);
 }
 function showLayers() {
   document.body.dataset.layers = Object.entries(layers).filter(([, l]) => l.object.visible).map(([k, l]) => `${k}:${l.count}`).join(",");
 }
 showLayers();
-$("legend").innerHTML = data.trajectories.map((t) => `<span style="--c:${t.color}">${t.name}</span>`).join("")
-  + `<span style="--c:#8a8f99">memory bank</span><span style="--c:#ffe14d">current</span><span style="--c:#ff3df2">reference</span>`;
+// Colours through the CSSOM: a style="" attribute would need 'unsafe-inline' in the CSP.
+for (const [name, color] of [...data.trajectories.map((t) => [t.name, t.color]),
+  ["memory bank", "#8a8f99"], ["current", "#ffe14d"], ["reference", "#ff3df2"]]) {
+  const span = element("span", name);
+  span.style.setProperty("--c", color);
+  $("legend").append(span);
+}
 
 function referenceOf(t, frame) {
   const r = t.references;
@@ -151,18 +177,18 @@ function selectTrajectory(name) {
   traj = data.trajectories.find((t) => t.name === name) ?? data.trajectories[0];
   select.value = traj.name;
   slider.max = traj.n - 1;
-  $("targets").innerHTML = (traj.references?.targets ?? []).map((f) => `<option value="${f}">`).join("");
+  $("targets").replaceChildren(...(traj.references?.targets ?? []).map((f) => element("option", null, { value: String(f) })));
   for (const fig of figures) {
     const src = traj.videos[fig.dataset.kind];
     fig.querySelector(".absent")?.remove();
     const video = fig.querySelector("video");
     video.hidden = !src;
     if (src) {
-      video.src = src;
+      video.src = fileUrl(src);
       video.onloadedmetadata = () => seekVideos(Number(slider.value));
     } else {
       video.removeAttribute("src");
-      fig.insertAdjacentHTML("afterbegin", `<div class="absent">${fig.dataset.kind}.mp4 not written</div>`);
+      fig.prepend(element("div", `${fig.dataset.kind}.mp4 not written`, { class: "absent" }));
     }
   }
 }
@@ -196,7 +222,7 @@ function setFrame(frame) {
   if (bank) moveFrustum(reference, bank.corners, 0);
   const fig = $("reference");
   fig.querySelector("img").hidden = !bank?.image;
-  if (bank?.image) fig.querySelector("img").src = bank.image;
+  if (bank?.image) fig.querySelector("img").src = fileUrl(bank.image);
   fig.querySelector("figcaption").textContent = bank
     ? `reference: bank frame ${bank.index} (${bank.source})` + (ref.score != null ? `, score ${ref.score.toFixed(2)}` : "")
       + (ref.angle != null ? `, ${ref.angle.toFixed(0)}°` : "") + (bank.image ? "" : ", image not written")
@@ -226,7 +252,7 @@ const missing = $("missing");
 missing.hidden = data.missing.length === 0;
 missing.open = data.missing.length > 0;
 missing.querySelector("summary").textContent = `${data.missing.length} missing or unreadable item(s) in this run`;
-missing.querySelector("ul").innerHTML = data.missing.map((m) => `<li>${m.replace(/</g, "&lt;")}</li>`).join("");
+missing.querySelector("ul").replaceChildren(...data.missing.map((m) => element("li", m)));
 
 if (data.trajectories.length) {
   selectTrajectory(params.get("traj"));
