@@ -101,6 +101,9 @@ ROWS = [
     ("trajectory-convert/unknown-format", ["trajectory", "convert", "{traj_orbit}", "{new}/c.json", "--to", "blender"], "is not one of"),
     ("trajectory-convert/missing-input", ["trajectory", "convert", "{new}/none.json", "{new}/c.json", "--to", "official"], "no such"),
     ("trajectory-convert/nested-json", ["trajectory", "convert", "{traj_nested}", "{new}/c.json", "--from", "official"], "nested deeper"),
+    ("trajectory-plan/missing-input", ["trajectory", "plan", "{new}/none.png", "-o", "{new}/p.png"], "none.png"),
+    ("trajectory-plan/output-read-only", ["trajectory", "plan", "room", "-o", "{ro}/p.png"], "not writable"),
+    ("trajectory-plan/too-few-frames", ["trajectory", "plan", "room", "-o", "{new}/p.png", "--frames", "1"], "frames"),
     ("trajectory-convert/output-read-only", ["trajectory", "convert", "{traj_orbit}", "{ro}/c.json", "--to", "official"], "not writable"),
     # --- sample ---------------------------------------------------------------------------------
     ("sample-export/unknown-sample", ["sample", "export", "kitchen", "{new}/s"], "does not exist"),

@@ -378,3 +378,23 @@ def test_real_run_has_nothing_missing_and_draws_its_memory_bank(warp_run, tmp_pa
     keep = os.environ.get("WORLDSTEREO_SCREENSHOTS")
     if keep:
         atomic_write_bytes(Path(keep) / "viewer-bank.png", shots["1"].read_bytes())
+
+
+def test_viewer_data_draws_the_planners_chosen_admitted_and_refused_paths(runs, tmp_path):
+    root = tmp_path / "run"
+    shutil.copytree(runs[0], root)
+    record = json.loads((root / "run.json").read_text())
+    path = [[0.0, 0.0, 0.0], [0.1, 0.0, 0.2], [0.2, 0.0, 0.4]]
+    record["plan"] = {"mode": "auto", "steps": [{"step": 0, "chosen": "a1-dolly-0.2", "candidates": [
+        {"name": "dolly-0.2", "accepted": True, "gain": 0.3, "path": path},
+        {"name": "pan-45", "accepted": True, "gain": 0.1, "path": path},
+        {"name": "left-90-p1.0", "accepted": False, "reason": "camera 3 leaves known free space", "path": path},
+        {"name": "broken", "accepted": False, "reason": "x", "path": [[0.0, "a", 1.0]]},
+    ]}]}
+    (root / "run.json").write_text(json.dumps(record))
+    data = viewer_data(load_run(root))
+    assert [(p["name"], p["kind"]) for p in data["plan"]] == [
+        ("dolly-0.2", "chosen"), ("pan-45", "admitted"), ("left-90-p1.0", "refused")]
+    assert data["plan"][2]["reason"].startswith("camera 3") and data["plan"][0]["path"] == np.ravel(path).tolist()
+    assert any("plan step 0" in m for m in data["missing"])
+    assert viewer_data(load_run(runs[0]))["plan"] == []  # a run of the default plan draws none

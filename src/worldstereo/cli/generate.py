@@ -126,7 +126,8 @@ def generate(
     intrinsics: Optional[Path] = typer.Option(None, "--intrinsics", help='K of the input: JSON {"K": ...} or text 3x3.'),
     panorama: bool = typer.Option(False, "--panorama", help="The input is a 2:1 equirectangular panorama."),
     trajectory: Optional[list[str]] = typer.Option(None, "--trajectory", "-t", help="A preset name or a trajectory .json; repeat for several."),
-    plan: str = typer.Option("default", "--plan", help="'default' = orbit, up, right, left (used when no --trajectory)."),
+    plan: str = typer.Option("default", "--plan", help="'default' = orbit, up, right, left (used when no --trajectory); "
+                             "'auto' = next best trajectory in known free space, re-planned after each (docs/planning.md)."),
     generator: str = typer.Option("tiny", "--generator", help="tiny | wan | ws2 | warp"),
     model_dir: Optional[str] = typer.Option(None, "--model-dir", help="Model directory (wan, ws2 release folder or hub id, or other tiny weights)."),
     base_model: Optional[str] = typer.Option(None, "--base-model", help="ws2: diffusers-layout Wan2.1-I2V-480P folder (or hub id)."),
@@ -148,8 +149,10 @@ def generate(
     """Generate camera-controlled videos of one scene along several trajectories (both memories on)."""
     from ..pipelines.api import WorldStereo
 
-    if plan != "default":
-        raise UserError(f"--plan {plan!r}: only 'default' exists; give --trajectory for anything else")
+    if plan not in ("default", "auto"):
+        raise UserError(f"--plan {plan!r} is not 'default' or 'auto'; give --trajectory for anything else")
+    if plan == "auto" and trajectory:
+        raise UserError("--plan auto chooses its own trajectories; drop --trajectory or use --plan default")
     _check_options(max_side, frames, steps, seed, trajectory, device)
     _check_inputs(input, depth, depth_model, fov, intrinsics, panorama)
     from ..pipelines.rundir import RunDirectory
@@ -189,7 +192,7 @@ def generate(
         run = ws.generate_scene(input, trajectories=trajectory or None, output_dir=output_dir, resume=resume,
                                 use_ggm=not no_ggm, use_ssm=not no_ssm, depth=depth, K=intrinsics, fov=fov,
                                 panorama=panorama or None, n_frames=frames, steps=steps, seed=seed,
-                                progress=display.scene_callback())
+                                progress=display.scene_callback(), plan=plan)
     _show(out, _summary(run))
 
 

@@ -1,4 +1,4 @@
-"""``worldstereo trajectory make | show | convert``."""
+"""``worldstereo trajectory make | show | convert | plan``."""
 
 from __future__ import annotations
 
@@ -129,3 +129,46 @@ def trajectory_convert(
     write_trajectory(traj, dst, to_fmt, depth=depth)
     out.say(f"wrote {dst} ({len(traj)} frames, {from_fmt} -> {to_fmt})")
     out.result({"from": from_fmt, "to": to_fmt, **_describe(traj, dst)})
+
+
+@command(trajectory_app, "plan")
+def trajectory_plan(
+    out: Output,
+    input: str = typer.Argument(..., help="An image, a panorama (--panorama), a sample folder or a bundled sample name."),
+    output_path: Path = typer.Option(..., "-o", "--output", help="Output PNG (top and side views)."),
+    save: Optional[Path] = typer.Option(None, "--save", help="Also write the chosen trajectory (.json, schema v1)."),
+    depth: Optional[Path] = typer.Option(None, "--depth", help="Depth map of the input: .npy, 16-bit .png (mm) or .exr."),
+    fov: Optional[float] = typer.Option(None, "--fov", help="Horizontal field of view of the input in degrees."),
+    panorama: bool = typer.Option(False, "--panorama", help="The input is a 2:1 equirectangular panorama."),
+    frames: int = typer.Option(21, "--frames", help="Frames of the planned trajectory."),
+    max_side: int = typer.Option(256, "--max-side", help="Longest side of the working size."),
+) -> None:
+    """Choose the first trajectory of `generate --plan auto` (no generation): print the candidates and
+    plot known free / unknown space with the refused, admitted and chosen paths."""
+    from ..camera import save_trajectory
+    from ..pipelines import limits
+    from ..pipelines.api import WorldStereo
+    from ..pipelines.plan_plot import plot_plan
+    from ..pipelines.planner import AutoPlanner
+
+    check_output(output_path, "file")
+    if save is not None:
+        check_output(save, "file", "--save")
+    ws = WorldStereo.from_pretrained("warp", max_side=max_side)
+    state = ws.prepare(input, depth, fov=fov, panorama=panorama or None).state
+    limits.check_frames(frames, state.height, state.width)
+    planner = AutoPlanner(state, frames)
+    traj = planner.next()
+    step = planner.steps[0]
+    plot_plan(planner.grid, step, traj, output_path)
+    if traj is not None and save is not None:
+        save_trajectory(traj, save)
+    ranked = sorted(step["candidates"], key=lambda c: (not c["accepted"], -c.get("gain", 0.0)))
+    for c in ranked[:10]:
+        out.say(f"{c['name']:<20} " + (f"gain {c['gain']:.3f} support {c['support']:.2f}" if c["accepted"]
+                                        else f"refused: {c['reason']}"))
+    out.say(f"chosen: {step['chosen']}" if traj is not None else f"no trajectory: {step['stop']}")
+    out.say(f"wrote {output_path}")
+    out.result({"plot": str(output_path), "chosen": step["chosen"], "stop": step.get("stop"), "grid": step["grid"],
+                "saved": str(save) if traj is not None and save is not None else None,
+                "candidates": [{k: v for k, v in c.items() if k != "path"} for c in step["candidates"]]})

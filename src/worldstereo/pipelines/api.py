@@ -29,6 +29,7 @@ from . import limits
 from .depth import DepthBackend, depth_backend
 from .generators import GENERATORS, Generator, build_generator
 from .inputs import InputError, check_panorama, load_image, resolve_intrinsics
+from .planner import AutoPlanner, PlanConfig
 from .rundir import RunDirectory, run_lock
 from .scene import Evaluator, ProgressCallback, SceneRun, SceneRunner
 from .scene_state import SceneState, resize_depth, resize_image
@@ -349,15 +350,25 @@ class WorldStereo:
                        panorama: Optional[bool] = None, n_frames: Optional[int] = None, steps: Optional[int] = None,
                        guidance: Optional[float] = None, seed: int = 0,
                        progress: Optional[ProgressCallback] = None,
-                       on_trajectory_done: Optional[Callable[[str], None]] = None) -> SceneRun:
-        """Generate every trajectory (default plan: orbit -> up -> right -> left) with both memories,
-        writing a resumable run directory (DESIGN §6) in ``output_dir``."""
+                       on_trajectory_done: Optional[Callable[[str], None]] = None,
+                       plan: str = "default", plan_config: Optional[PlanConfig] = None) -> SceneRun:
+        """Generate every trajectory (default plan: orbit -> up -> right -> left; ``plan="auto"``: the
+        next best trajectory in known free space, re-planned after each, see ``planner.py``) with both
+        memories, writing a resumable run directory (DESIGN §6) in ``output_dir``."""
+        if plan not in ("default", "auto"):
+            raise InputError(f"plan {plan!r} is not 'default' or 'auto'")
+        if plan == "auto" and trajectories is not None:
+            raise InputError("plan 'auto' chooses its own trajectories; give either trajectories or plan='auto'")
         limits.check_steps(steps)
         limits.check_seed(seed)
         RunDirectory.precheck(output_dir, resume)
         prepared = self.prepare(image_or_panorama, depth, K, fov, panorama)
         state = prepared.state
-        plan = self.plan(state, trajectories, n_frames)
+        planner = None
+        if plan == "auto":
+            limits.check_frames(n_frames, state.height, state.width)
+            planner = AutoPlanner(state, self._frames(n_frames), plan_config or PlanConfig())
+        plan = [] if planner else self.plan(state, trajectories, n_frames)
         inputs: dict[str, Any] = {}
         if prepared.image_path is not None:
             inputs["image"] = prepared.image_path
@@ -372,6 +383,9 @@ class WorldStereo:
             "trajectories": [hashlib.sha256(json.dumps(t.to_dict()).encode()).hexdigest()[:16] for t in plan],
             "trajectory_names": [t.name for t in plan],
         }
+        if planner is not None:  # the trajectories are chosen as the run goes: the planner's settings pin them
+            settings["plan"] = planner.record()["config"]
+            settings["frames"] = planner.n_frames
         with run_lock(output_dir):
             run = RunDirectory.open(output_dir, inputs, settings, resume=resume)
             run.record.update({"input": prepared.record, "order": [t.name for t in plan]})
@@ -387,5 +401,5 @@ class WorldStereo:
             run.save()
             runner = SceneRunner(self.generator, run, state, use_ggm, use_ssm, evaluator=prepared.evaluator, steps=steps,
                                  guidance=guidance, seed=seed, progress=progress)
-            runner.run_all(plan, on_done=on_trajectory_done)
-        return SceneRun(run.root, state, plan, run.record)
+            runner.run_all(planner or plan, on_done=on_trajectory_done)
+        return SceneRun(run.root, state, planner.chosen if planner else plan, run.record)

@@ -16,7 +16,7 @@ import logging
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Optional, Protocol, Sequence
+from typing import Callable, Iterator, Optional, Protocol, Sequence
 
 import numpy as np
 
@@ -26,6 +26,7 @@ from ..memory import overlap_fov_score
 from ..memory.bank import Retrieval
 from .depth import DepthBackend
 from .generators.base import GenerationRequest, GenerationResult, Generator
+from .planner import AutoPlanner as Planner
 from .rundir import RunDirectory
 from .scene_state import SceneState
 from .video import read_frames, to_uint8, write_frames, write_video
@@ -191,22 +192,50 @@ class SceneRunner:
                                {"cache_points": len(self.state.cache), "bank_frames": len(self.state.bank)})
 
     # -- the loop -----------------------------------------------------------------------------
-    def run_all(self, trajectories: Sequence[CameraTrajectory],
+    def _sequence(self, trajectories: "Sequence[CameraTrajectory] | Planner") -> Iterator[CameraTrajectory]:
+        """The trajectories in order: a fixed list, or a planner's next choice from the state as the
+        previous trajectory left it (re-planned identically on resume, where it is checked against
+        the decisions the run recorded)."""
+        if not isinstance(trajectories, Planner):
+            yield from trajectories
+            return
+        recorded = (self.run.record.get("plan") or {}).get("steps", []) if self.run is not None else []
+        while (traj := trajectories.next()) is not None:
+            k = len(trajectories.chosen) - 1
+            if k < len(recorded) and recorded[k].get("chosen") not in (None, traj.name) and self.run.is_done(
+                    recorded[k]["chosen"]):
+                raise ValueError(f"resume: the planner chose {traj.name!r} at step {k} where the run in "
+                                 f"{self.run.root} chose {recorded[k]['chosen']!r}; start a new run (no --resume)")
+            if self.run is not None:
+                self.run.record["plan"] = trajectories.record()
+                self.run.record["order"] = [t.name for t in trajectories.chosen]
+            yield traj
+        if self.run is not None:
+            self.run.record["plan"] = trajectories.record()
+            self.run.save()
+
+    def run_all(self, trajectories: "Sequence[CameraTrajectory] | Planner",
                 on_done: Optional[Callable[[str], None]] = None) -> None:
-        names = [t.name for t in trajectories]
-        if len(set(names)) != len(names):
-            raise ValueError(f"trajectory names must be unique, got {names}")
-        first_todo = next((i for i, t in enumerate(trajectories) if not self.run.is_done(t.name)), len(trajectories))
-        for i, traj in enumerate(trajectories):
+        """Generate (or, when done earlier, replay) every trajectory of a list or of a planner."""
+        planned = isinstance(trajectories, Planner)
+        if not planned:
+            names = [t.name for t in trajectories]
+            if len(set(names)) != len(names):
+                raise ValueError(f"trajectory names must be unique, got {names}")
+        total = trajectories.budget if planned else len(trajectories)
+        replaying, generated = True, False
+        for i, traj in enumerate(self._sequence(trajectories)):
             report = check_smoothness(traj)
             self.run.entry(traj.name)  # registers it in the record (status pending) before any work
-            if i < first_todo:  # finished earlier: replay its memory update from its files
+            replaying = replaying and self.run.is_done(traj.name)
+            if replaying:  # finished earlier: replay its memory update from its files
                 log.info("trajectory %s: done earlier, replaying its memory update", traj.name)
                 frames, depth, cams, merge = self.load(traj)
                 self.state.update(traj.name, frames, depth, cams, self.use_ggm, self.use_ssm, **merge)
                 continue
+            generated = True
             if self.progress is not None:
-                self.progress("trajectory", traj.name, i, len(trajectories), "")
+                self.progress("trajectory", traj.name, i, total, "")
             self.run.start(traj.name)
             t0 = time.time()
             out = self.generate(traj, i)
@@ -237,8 +266,8 @@ class SceneRunner:
             self.run.finish(traj.name, files, info)
             if on_done is not None:
                 on_done(traj.name)
-        if self.progress is not None and first_todo < len(trajectories):
-            self.progress("trajectory", "", len(trajectories), len(trajectories), "")
-        if first_todo == len(trajectories):
+        if self.progress is not None and generated:
+            self.progress("trajectory", "", total, total, "")
+        if not generated:
             self.save_memories()
 

@@ -65,6 +65,7 @@ class SceneState:
     median_depth: float
     steps: list[dict] = field(default_factory=list)
     plan_scales: dict = field(default_factory=dict)
+    observers: list[Cameras] = field(default_factory=list)  # every view the memories hold (the free-space carve)
     _free_space: Optional[FreeSpace] = field(default=None, repr=False)
 
     @property
@@ -96,6 +97,7 @@ class SceneState:
         bank.add(image, cam, depth, source="input", index=0)
         state = cls(image, depth, np.asarray(K, np.float64), cache, Cache3D.from_image(image, depth, cam), bank,
                     cache.scene_depth)
+        state.observers.append(cam)
         state.steps.append({"after": "input", "points": len(cache), "added": len(cache), "rejected_frames": 0})
         return state
 
@@ -120,6 +122,7 @@ class SceneState:
             bank.add(view_images[i].astype(np.float32), views[i], view_depth[i], source="panorama", index=i)
         initial = Cache3D.from_panorama(pano, distance)
         state = cls(image, depth, K, cache, initial, bank, cache.scene_depth)
+        state.observers.append(views)
         state.steps.append({"after": "input", "points": len(cache), "added": len(cache), "rejected_frames": 0})
         return state
 
@@ -162,6 +165,7 @@ class SceneState:
         if use_ssm:
             self.bank.add_clip(frames, cameras, depths=depth, source=name)
         keys = clip_keyframes(len(frames))
+        self.observers.append(cameras[keys])
         step = {"after": name, "points_before": len(self.cache), "keyframes": [int(k) for k in keys]}
         if use_ggm and depth is not None:
             weights = None if confidence is None else np.asarray(confidence, np.float32)[keys]

@@ -34,7 +34,7 @@ from ..camera import Cameras
 from ..camera.plot import frustum_corners
 from ..camera.trajectory import CameraTrajectory
 from ..safepath import inside
-from .rundata import RunContents, load_run, read_ply_mesh, read_ply_points
+from .rundata import RunContents, load_run, plan_paths, read_ply_mesh, read_ply_points
 
 log = logging.getLogger(__name__)
 
@@ -123,10 +123,11 @@ def viewer_data(run: RunContents, point_budget: int = POINT_BUDGET, face_budget:
             "videos": t.videos, "references": t.references,
         })
     bank = [{"index": b.index, "source": b.source, "image": b.image, "corners": _corners(b.camera, scale)} for b in run.bank]
+    plan = plan_paths(run.record, missing)
     return {
         "title": run.root.resolve().name, "center": center.round(5).tolist(), "extent": extent, "scale": scale,
         "layers": layers, "trajectories": trajectories, "bank": bank,
-        "statuses": {t.name: t.status for t in run.trajectories}, "missing": missing,
+        "statuses": {t.name: t.status for t in run.trajectories}, "missing": missing, "plan": plan,
     }
 
 

@@ -237,6 +237,44 @@ def _load_bank(root: Path, missing: list[str]) -> list[BankFrame]:
     return frames
 
 
+MAX_PLAN_PATHS = 5000  # candidate paths drawn at most (a planner records under a hundred per step)
+
+
+def plan_paths(record: dict, missing: list[str]) -> list[dict]:
+    """The ``--plan auto`` decisions of a run record as paths to draw: every candidate of every step
+    with ``kind`` "chosen", "admitted" (kept but outscored) or "refused" (and why). A malformed
+    entry is skipped and listed in ``missing``: the record may come from someone else."""
+    plan = record.get("plan")
+    steps = plan.get("steps") if isinstance(plan, dict) else None
+    if not isinstance(steps, list):
+        return []
+    out: list[dict] = []
+    for k, step in enumerate(steps):
+        cands = step.get("candidates") if isinstance(step, dict) else None
+        if not isinstance(cands, list):
+            missing.append(f"run.json: plan step {k} has no candidate list")
+            continue
+        chosen = step.get("chosen")
+        for c in cands:
+            path = np.asarray(c.get("path", []) if isinstance(c, dict) else [], dtype=object)
+            try:
+                xyz = np.asarray(path.tolist(), dtype=np.float64)
+            except (TypeError, ValueError):
+                xyz = np.zeros((0, 0))
+            if xyz.ndim != 2 or xyz.shape[1:] != (3,) or len(xyz) < 2 or not np.isfinite(xyz).all():
+                missing.append(f"run.json: plan step {k}: a candidate path is not a list of finite 3D points")
+                continue
+            name = str(c.get("name", ""))[:64]
+            kind = ("chosen" if isinstance(chosen, str) and chosen.split("-", 1)[-1] == name
+                    else "admitted" if c.get("accepted") is True else "refused")
+            out.append({"step": k, "name": name, "kind": kind, "reason": str(c.get("reason", ""))[:200],
+                        "path": np.round(xyz, 5).ravel().tolist()})
+            if len(out) >= MAX_PLAN_PATHS:
+                missing.append(f"run.json: plan paths beyond the first {MAX_PLAN_PATHS} are not drawn")
+                return out
+    return out
+
+
 def load_run(run_dir: str | os.PathLike) -> RunContents:
     """Everything readable in ``run_dir``; raises :class:`NotARunError` only when it is not a run
     (see :func:`read_run_record`)."""

@@ -96,6 +96,20 @@ for (const t of data.trajectories) {
   const path = range(t.n).map((f) => new THREE.Vector3().fromArray(t.corners, f * 15));
   scene.add(new THREE.Line(new THREE.BufferGeometry().setFromPoints(path), new THREE.LineBasicMaterial({ color: t.color })));
 }
+// --plan auto: every candidate path of every planning step; chosen green, admitted but outscored
+// blue, refused grey. ?plan=0 hides them. data-plan-paths="chosen:n,admitted:n,refused:n" (drawn).
+const PLAN_COLORS = { chosen: "#2ca02c", admitted: "#1f77b4", refused: "#9a9a9a" };
+const planPaths = new THREE.Group();
+for (const p of data.plan ?? []) {
+  const pts = range(p.path.length / 3).map((i) => new THREE.Vector3().fromArray(p.path, i * 3));
+  const m = new THREE.LineBasicMaterial({ color: PLAN_COLORS[p.kind], transparent: p.kind === "refused",
+    opacity: p.kind === "refused" ? 0.45 : 1 });
+  planPaths.add(new THREE.Line(new THREE.BufferGeometry().setFromPoints(pts), m));
+}
+planPaths.visible = params.get("plan") !== "0";
+scene.add(planPaths);
+document.body.dataset.planPaths = Object.keys(PLAN_COLORS)
+  .map((k) => `${k}:${planPaths.visible ? (data.plan ?? []).filter((p) => p.kind === k).length : 0}`).join(",");
 // The memory bank's frames as grey frustums; ?bank=0 hides them (to compare a view with and without).
 const bankFrustums = new THREE.Group();
 for (const b of data.bank) bankFrustums.add(lines(frustumSegments(b.corners, [0]), BANK, 0.6));
@@ -161,7 +175,8 @@ function showLayers() {
 showLayers();
 // Colours through the CSSOM: a style="" attribute would need 'unsafe-inline' in the CSP.
 for (const [name, color] of [...data.trajectories.map((t) => [t.name, t.color]),
-  ["memory bank", "#8a8f99"], ["current", "#ffe14d"], ["reference", "#ff3df2"]]) {
+  ["memory bank", "#8a8f99"], ["current", "#ffe14d"], ["reference", "#ff3df2"],
+  ...((data.plan ?? []).length ? Object.entries(PLAN_COLORS).map(([k, c]) => [`plan: ${k}`, c]) : [])]) {
   const span = element("span", name);
   span.style.setProperty("--c", color);
   $("legend").append(span);

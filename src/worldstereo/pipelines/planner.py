@@ -1,0 +1,228 @@
+"""``--plan auto``: the next best trajectory, chosen from the memories before every trajectory.
+
+Known free space is carved into a voxel grid (``geometry.voxels``) by the rays of every view the
+memories hold (the input, the panorama's 27 views, each merged keyframe), with the surfaces of the
+Cache3D as its occupied voxels. Candidates -- the presets at several angles and pivots, and splines
+from the input camera to free-space waypoints -- are kept only when every camera and every
+segment between cameras keeps ``clearance`` in known free space, the motion is smooth
+(``check_smoothness``) and every scored view sees enough known surface for the generator to hold
+on to (``min_support``). The kept candidate whose views would uncover the most unknown voxels
+wins; planning stops at the budget or when the best gain is under ``min_gain``.
+
+Everything is a deterministic function of the scene state, so a resumed run that replays its
+finished trajectories re-plans exactly the same choices.
+"""
+
+from __future__ import annotations
+
+import logging
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass
+from typing import Iterator, Optional
+
+import numpy as np
+
+from ..camera import CameraTrajectory, Cameras, check_smoothness, preset, spline
+from ..camera.transforms import look_at
+from ..geometry.voxels import VoxelGrid
+from .scene_state import SceneState
+
+log = logging.getLogger(__name__)
+
+RAYS = (24, 40)  # rows x cols of rays cast per scored view
+
+
+@dataclass(frozen=True)
+class PlanConfig:
+    """How ``--plan auto`` chooses; lengths are fractions of :func:`scale` (the median depth unless a
+    far background dominates); preset pivots stay at the median depth as in the paper."""
+
+    budget: int = 4  # at most this many trajectories
+    min_gain: float = 0.05  # stop when the best candidate uncovers fewer unknown voxels than this per cast ray
+    clearance: float = 0.06  # free space every camera and segment keeps around it
+    voxel: float = 1 / 24  # grid voxel edge
+    seed_radius: float = 0.25  # ball around the input camera taken as free (the camera stood there)
+    min_support: float = 0.25  # least share of each scored view's rays reaching a known surface
+    score_frames: int = 6  # views per candidate that are cast for gain and support
+    waypoints: int = 10  # free-space waypoints for spline candidates
+
+
+@contextmanager
+def _quiet(name: str) -> Iterator[None]:
+    """Candidates are judged by ``check_smoothness``; its warnings are for trajectories that run."""
+    logger = logging.getLogger(name)
+    level = logger.level
+    logger.setLevel(logging.ERROR)
+    try:
+        yield
+    finally:
+        logger.setLevel(level)
+
+
+def scale(state: SceneState) -> float:
+    """The length the planner's fractions refer to: the median depth, but no more than twice the
+    lower-quartile depth, so that a far background (an outdoor view that is half sky and distant
+    hills) does not size the voxels and clearances of the near ground the cameras move over."""
+    d = np.asarray(state.depth, np.float64)
+    d = d[np.isfinite(d) & (d > 0)]
+    return float(min(state.median_depth, 2.0 * np.percentile(d, 25))) if len(d) else state.median_depth
+
+
+def known_space(state: SceneState, cfg: PlanConfig = PlanConfig()) -> VoxelGrid:
+    """The grid of known free space of ``state``: carved by the cache's depth seen from every
+    observer camera (rendered small), occupied where the cache has points."""
+    D = scale(state)
+    xyz = state.cache.points.xyz
+    centers = np.concatenate([c.centers for c in state.observers])
+    grid = VoxelGrid.bounding(xyz, centers, cfg.voxel * D, pad=0.3 * D, reach=3.0 * D)
+    for cams in state.observers:
+        s = min(1.0, 64 / max(cams.width, cams.height))
+        small = cams.resized(max(2, round(cams.width * s)), max(2, round(cams.height * s)))
+        depth = state.cache.render(small).depth.numpy()
+        for i in range(len(small)):
+            grid.integrate(depth[i], small[i])
+    grid.mark_surfaces(xyz)
+    # the camera stood there, but no farther than half the nearest surface it saw: outdoors the
+    # ground under the camera is out of view and nearer than a fraction of the scene's depth
+    d = np.asarray(state.depth, np.float64)
+    near = float(np.percentile(d[d > 0], 5)) if (d > 0).any() else D
+    grid.seed_ball(state.input_camera.centers[0], min(cfg.seed_radius * D, 0.5 * near))
+    return grid
+
+
+def candidates(state: SceneState, grid: VoxelGrid, n: int, cfg: PlanConfig) -> list[tuple[str, CameraTrajectory]]:
+    """(label, trajectory) of every candidate, in a fixed order; all start at the input camera."""
+    D, K, w, h = state.median_depth, state.K, state.width, state.height
+    out: list[tuple[str, CameraTrajectory]] = []
+
+    def add(label: str, name: str, pivot: float, **kw) -> None:
+        out.append((label, preset(name, pivot, K, w, h, n, **kw)))
+
+    for r in (0.1, 0.2, 0.3):
+        add(f"orbit-r{r}", "orbit", D, radius_ratio=r)
+    for name, angles in (("up", (15, 30, 45)), ("down", (15, 30, 45)), ("left", (20, 45, 90)), ("right", (20, 45, 90))):
+        for p in (0.5, 1.0):
+            for a in angles:
+                add(f"{name}-{a}-p{p}", name, p * D, degrees=float(a))
+    for f in (0.2, 0.4, 0.6):
+        add(f"dolly-{f}", "dolly", D, distance=f * D)
+    for f in (-0.2, 0.2):
+        add(f"truck-{f}", "truck", D, dx=f * D)
+    for y in (-90, -60, -30, 30, 60, 90):
+        for p in (-30, 0, 30):
+            add(f"pan-{y}" if p == 0 else f"pan-{y}-{p}", "pan", D, yaw=float(y), pitch=float(p))
+    for p in (-45, -30, 30, 45):
+        add(f"tilt-{p}", "pan", D, yaw=0.0, pitch=float(p))
+    start = state.input_camera
+    for k, wp in enumerate(_waypoints(grid, cfg.clearance * scale(state), cfg.waypoints)):
+        targets = [(f"y{yaw}", wp + np.array([np.sin(np.radians(yaw)), 0.0, np.cos(np.radians(yaw))]))
+                   for yaw in (-90, -45, 0, 45, 90)]
+        # looking back at the middle of what is known keeps the generator's support on a long move
+        targets += [(f"p{f}", np.array([0.0, 0.0, f * D])) for f in (0.5, 1.0)]
+        for label, target in targets:
+            if np.linalg.norm(target - wp) < 1e-6:
+                continue
+            end = Cameras(K, look_at(wp, target), w, h)
+            out.append((f"spline-w{k}-{label}", spline(Cameras.concat([start, end]), n, fps=16.0, name="spline")))
+    return out
+
+
+def _waypoints(grid: VoxelGrid, clearance: float, k: int) -> np.ndarray:
+    """Up to ``k`` voxel centres with twice the clearance, spread by farthest-point sampling from
+    the one farthest from the input camera (deterministic)."""
+    ijk = np.argwhere(grid.free)
+    if len(ijk) == 0:
+        return np.zeros((0, 3))
+    pts = grid.centers(ijk)
+    pts = pts[grid.clearance(pts) >= 2 * clearance]
+    if len(pts) == 0:
+        return pts
+    chosen = [int(np.argmax(np.linalg.norm(pts, axis=1)))]
+    dist = np.linalg.norm(pts - pts[chosen[0]], axis=1)
+    while len(chosen) < min(k, len(pts)):
+        chosen.append(int(np.argmax(dist)))
+        dist = np.minimum(dist, np.linalg.norm(pts - pts[chosen[-1]], axis=1))
+    return pts[chosen]
+
+
+def evaluate(grid: VoxelGrid, traj: CameraTrajectory, cfg: PlanConfig, D: float) -> dict:
+    """Constraints and gain of one candidate: ``accepted`` with ``gain`` (unknown voxels uncovered)
+    or the ``reason`` it is refused."""
+    path = grid.path_clearance(traj.cameras.centers)
+    need = cfg.clearance * D
+    row: dict = {"clearance": round(float(path.min()) / D, 4)}
+    if path.min() < need:
+        bad = int(np.argmax(path < need))
+        return {**row, "accepted": False, "reason": f"camera {bad} or the segment to it leaves known free space "
+                                                     f"(clearance {path[bad] / D:.3f} < {cfg.clearance} x depth)"}
+    with _quiet("worldstereo.camera.trajectories"):
+        rough = check_smoothness(traj).rough_steps
+    if rough:
+        return {**row, "accepted": False, "reason": f"not smooth at steps {list(rough)[:5]}"}
+    idx = np.unique(np.linspace(0, len(traj) - 1, cfg.score_frames).round().astype(int))
+    seen = grid.cast(traj.cameras[idx], rays=RAYS, max_range=4.0 * D, expected_depth=D)
+    row.update(support=round(float(seen["support"].min()), 4), new=round(float(seen["new"].mean()), 4),
+               gain=round(len(seen["voxels"]) / (len(idx) * RAYS[0] * RAYS[1]), 4))
+    if seen["support"].min() < cfg.min_support:
+        return {**row, "accepted": False, "reason": f"a view sees too little known surface "
+                                                     f"(support {seen['support'].min():.2f} < {cfg.min_support})"}
+    return {**row, "accepted": True}
+
+
+def _path(traj: CameraTrajectory, points: int = 9) -> list[list[float]]:
+    """A few camera centres of a path, for the record and the viewer."""
+    idx = np.unique(np.linspace(0, len(traj) - 1, points).round().astype(int))
+    return np.round(traj.cameras.centers[idx], 4).tolist()
+
+
+class AutoPlanner:
+    """Yields the next best trajectory for the current state (``next``) and records each decision."""
+
+    def __init__(self, state: SceneState, n_frames: int, cfg: PlanConfig = PlanConfig()):
+        self.state = state
+        self.n_frames = n_frames
+        self.cfg = cfg
+        self.steps: list[dict] = []
+        self.chosen: list[CameraTrajectory] = []
+        self.grid: Optional[VoxelGrid] = None  # the grid of the latest step (for plots)
+
+    @property
+    def budget(self) -> int:
+        return self.cfg.budget
+
+    def record(self) -> dict:
+        """The ``plan`` entry of run.json."""
+        return {"mode": "auto", "config": asdict(self.cfg), "steps": self.steps}
+
+    def next(self) -> Optional[CameraTrajectory]:
+        """The best admissible candidate from the state as it is now, or None to stop."""
+        k = len(self.chosen)
+        if k >= self.cfg.budget:
+            return None
+        D = scale(self.state)
+        grid = self.grid = known_space(self.state, self.cfg)
+        used = {t.name.split("-", 1)[1] for t in self.chosen}
+        rows = []
+        best: Optional[tuple[float, int, CameraTrajectory]] = None
+        for i, (label, traj) in enumerate(candidates(self.state, grid, self.n_frames, self.cfg)):
+            if label in used:
+                row = {"accepted": False, "reason": "already generated"}
+            else:
+                row = evaluate(grid, traj, self.cfg, D)
+            rows.append({"name": label, "kind": traj.kind, **row, "path": _path(traj)})
+            if row["accepted"] and (best is None or row["gain"] > best[0]):
+                best = (row["gain"], i, traj)
+        step = {"step": k, "grid": grid.counts(), "candidates": rows, "chosen": None}
+        if best is None:
+            step["stop"] = "no candidate keeps to known free space with support"
+        elif best[0] < self.cfg.min_gain:
+            step["stop"] = f"best gain {best[0]:.3f} < {self.cfg.min_gain}"
+        else:
+            name = f"a{k + 1}-{rows[best[1]]['name']}"
+            step["chosen"] = name
+            traj = CameraTrajectory(best[2].cameras, name=name, kind=best[2].kind, fps=best[2].fps)
+            self.chosen.append(traj)
+            log.info("plan step %d: %s (gain %.3f) of %d candidates, %d admissible", k, name, best[0], len(rows),
+                     sum(r["accepted"] for r in rows))
+        self.steps.append(step)
+        return self.chosen[-1] if step["chosen"] else None

@@ -1,0 +1,190 @@
+"""Known free space (geometry.voxels) on an analytic box room, and --plan auto (pipelines.planner):
+its constraints, resume determinism and the `trajectory plan` command."""
+
+import json
+
+import numpy as np
+import pytest
+from typer.testing import CliRunner
+
+from worldstereo.camera import Cameras, check_smoothness, intrinsics_from_fov, load_trajectory
+from worldstereo.camera.transforms import look_at
+from worldstereo.cli import app
+from worldstereo.geometry.voxels import FREE, OCCUPIED, UNKNOWN, VoxelGrid
+from worldstereo.pipelines.api import WorldStereo
+from worldstereo.pipelines.planner import AutoPlanner, PlanConfig, known_space, scale
+
+# a box room x in [-2, 2], y in [-1.5, 1.5], z in [-1, 5]; cameras stand at its middle
+LO, HI = np.array([-2.0, -1.5, -1.0]), np.array([2.0, 1.5, 5.0])
+MIDDLE = np.array([0.0, 0.0, 2.0])
+
+
+def _box_depth(cam: Cameras) -> np.ndarray:
+    """Exact z-depth of the box's inside seen by one camera (ray-box exit distance)."""
+    h, w = cam.height, cam.width
+    jj, ii = np.meshgrid(np.arange(w) + 0.5, np.arange(h) + 0.5)
+    K = cam.K[0]
+    ray = np.stack([(jj - K[0, 2]) / K[0, 0], (ii - K[1, 2]) / K[1, 1], np.ones_like(jj)], -1)  # z = 1
+    d = ray @ cam.world_from_cam[0, :3, :3].T
+    o = cam.centers[0]
+    with np.errstate(divide="ignore"):
+        t = np.where(d > 0, (HI - o) / d, np.where(d < 0, (LO - o) / d, np.inf))
+    return t.min(-1)  # t along a ray with camera z = 1 is the z-depth
+
+
+def _box_points(n: int = 40) -> np.ndarray:
+    g = np.linspace(0, 1, n)
+    a, b = np.meshgrid(g, g)
+    pts = []
+    for axis in range(3):
+        for side in (LO[axis], HI[axis]):
+            other = [i for i in range(3) if i != axis]
+            p = np.zeros((n * n, 3))
+            p[:, axis] = side
+            p[:, other[0]] = LO[other[0]] + a.ravel() * (HI - LO)[other[0]]
+            p[:, other[1]] = LO[other[1]] + b.ravel() * (HI - LO)[other[1]]
+            pts.append(p)
+    return np.concatenate(pts)
+
+
+@pytest.fixture(scope="module")
+def room_grid() -> VoxelGrid:
+    """The room carved by six views from its middle (a cube map: every direction seen)."""
+    K = intrinsics_from_fov(90.0, 48, 48)
+    pts = _box_points()
+    grid = VoxelGrid.bounding(pts, MIDDLE[None], voxel=0.1, pad=0.3, reach=10.0)
+    for target in np.eye(3).tolist() + (-np.eye(3)).tolist():
+        up = np.array([0.0, 0.0, 1.0]) if abs(target[1]) == 1 else np.array([0.0, -1.0, 0.0])
+        cam = Cameras(K, look_at(MIDDLE, MIDDLE + np.array(target), up), 48, 48)
+        grid.integrate(_box_depth(cam), cam)
+    grid.mark_surfaces(pts)
+    return grid
+
+
+def test_box_room_free_inside_occupied_walls_unknown_outside(room_grid):
+    ijk, inside = room_grid.index(np.array([MIDDLE, [1.0, 0.5, 3.5], [-2.0, 0.0, 2.0], [3.0, 0.0, 2.0]]))
+    state = room_grid.state[ijk[:, 0], ijk[:, 1], ijk[:, 2]]
+    assert inside[:3].all() and not inside[3]
+    assert state[0] == FREE and state[1] == FREE and state[2] == OCCUPIED
+    # outside the walls: never carved, whatever the pad holds
+    ijk, _ = room_grid.index(np.array([[2.2, 0.0, 2.0]]))
+    assert room_grid.state[tuple(ijk[0])] == UNKNOWN
+
+
+def test_box_room_clearance_is_the_distance_to_the_walls(room_grid):
+    # 1.5 m from the floor/ceiling (y), 2 m from the side walls; within the grid's conservative voxel
+    c = room_grid.clearance(MIDDLE[None])[0]
+    assert 1.5 - 2 * room_grid.voxel <= c <= 1.5
+    assert room_grid.clearance(np.array([[2.5, 0.0, 2.0]]))[0] == 0.0  # behind the wall
+
+
+def test_box_room_path_through_a_wall_is_refused_and_along_it_accepted(room_grid):
+    r = 0.2
+    through = np.linspace(MIDDLE, [3.5, 0.0, 2.0], 9)  # ends outside the room
+    assert room_grid.path_clearance(through).min() < r
+    along = np.linspace([1.4, 0.0, 0.5], [1.4, 0.0, 4.0], 9)  # 0.6 m from the x = 2 wall
+    assert room_grid.path_clearance(along).min() >= r
+    # a pillar in the middle: both ends keep their clearance, the straight segment between them does not
+    pillar = VoxelGrid(room_grid.origin, room_grid.voxel, room_grid.shape, room_grid.carved.copy(),
+                       room_grid.occupied.copy(), room_grid.seeded.copy())
+    lo, _ = pillar.index(np.array([[-0.2, -1.5, 1.8]]))
+    hi, _ = pillar.index(np.array([[0.2, 1.49, 2.2]]))
+    pillar.occupied[lo[0, 0]:hi[0, 0] + 1, lo[0, 1]:hi[0, 1] + 1, lo[0, 2]:hi[0, 2] + 1] = True
+    ends = np.array([[-1.2, 0.0, 2.0], [1.2, 0.0, 2.0]])
+    assert pillar.clearance(ends).min() >= r
+    assert pillar.path_clearance(ends)[1] < r
+    assert room_grid.path_clearance(ends).min() >= r
+
+
+@pytest.mark.parametrize("gap, ok", [(0.15, False), (0.6, True)])
+def test_box_room_clearance_is_respected_along_a_wall(room_grid, gap, ok):
+    path = np.linspace([2.0 - gap, 0.0, 0.5], [2.0 - gap, 0.0, 4.0], 9)
+    assert (room_grid.path_clearance(path).min() >= 0.3) == ok
+
+
+def test_cast_counts_what_a_view_would_uncover(room_grid):
+    K = intrinsics_from_fov(60.0, 32, 24)
+    cam = Cameras(K, look_at(MIDDLE, MIDDLE + [0.0, 0.0, 1.0]), 32, 24)
+    seen = room_grid.cast(cam, rays=(6, 8))
+    assert seen["support"][0] == 1.0 and seen["new"][0] == 0.0 and len(seen["voxels"]) == 0
+    half = VoxelGrid(room_grid.origin, room_grid.voxel, room_grid.shape, room_grid.carved.copy(),
+                     room_grid.occupied.copy(), room_grid.seeded.copy())
+    half.carved[:, :, half.index(MIDDLE[None])[0][0, 2] + 5:] = False  # forget the far half of the room
+    half.occupied[:, :, half.index(MIDDLE[None])[0][0, 2] + 5:] = False
+    seen = half.cast(cam, rays=(6, 8))
+    assert seen["new"][0] == 1.0 and seen["support"][0] == 0.0 and len(seen["voxels"]) > 0
+
+
+@pytest.fixture(scope="module")
+def room_state():
+    return WorldStereo.from_pretrained("warp", max_side=48).prepare("room").state
+
+
+def test_planner_chooses_only_free_smooth_supported_paths(room_state):
+    cfg = PlanConfig(budget=1)
+    planner = AutoPlanner(room_state, 7, cfg)
+    traj = planner.next()
+    assert traj is not None and traj.name.startswith("a1-")
+    step = planner.steps[0]
+    rows = step["candidates"]
+    assert any(not r["accepted"] for r in rows) and all(r["accepted"] or r["reason"] for r in rows)
+    D = scale(room_state)
+    grid = known_space(room_state, cfg)
+    assert grid.path_clearance(traj.cameras.centers).min() >= cfg.clearance * D
+    assert check_smoothness(traj).smooth
+    assert np.allclose(traj.cameras.cam_from_world[0], np.eye(4), atol=1e-9)  # starts at the input view
+    chosen = next(r for r in rows if r["name"] == step["chosen"].split("-", 1)[1])
+    assert chosen["support"] >= cfg.min_support
+    assert chosen["gain"] == max(r["gain"] for r in rows if r["accepted"])
+    # the sample's ground truth agrees: every chosen camera stands in the scene's free space
+    from worldstereo.data.samples import load_sample
+    from worldstereo.eval import SyntheticGroundTruth
+
+    truth = SyntheticGroundTruth.from_meta(load_sample("room").meta)
+    assert truth.scene.is_free(traj.cameras.transformed(truth.ours_from_scene).centers, 0.05).all()
+    assert planner.next() is None  # budget spent
+
+
+def test_auto_run_resumes_by_replaying_and_replanning_identically(tmp_path):
+    ws = WorldStereo.from_pretrained("warp", max_side=32)
+    cfg = PlanConfig(budget=2, min_gain=0.0)
+
+    def run(name, resume=False, stop=None):
+        return ws.generate_scene("object", output_dir=tmp_path / name, resume=resume, n_frames=5, plan="auto",
+                                 plan_config=cfg, on_trajectory_done=stop)
+
+    full = run("full")
+    assert len(full.trajectories) == 2
+
+    class Killed(Exception):
+        pass
+
+    def kill(name):
+        raise Killed
+
+    with pytest.raises(Killed):
+        run("part", stop=kill)
+    part = json.loads((tmp_path / "part" / "run.json").read_text())
+    assert len(part["plan"]["steps"]) == 1
+    resumed = run("part", resume=True)
+    assert [t.name for t in resumed.trajectories] == [t.name for t in full.trajectories]
+    assert resumed.record["plan"] == full.record["plan"]
+    assert resumed.record["cache_steps"][-1]["points"] == full.record["cache_steps"][-1]["points"]
+
+
+def test_cli_trajectory_plan_prints_plots_and_saves(tmp_path):
+    png, saved = tmp_path / "plan.png", tmp_path / "first.json"
+    res = CliRunner().invoke(app, ["trajectory", "plan", "room", "-o", str(png), "--save", str(saved),
+                                   "--max-side", "48", "--frames", "7", "--json"])
+    assert res.exit_code == 0, res.output
+    out = json.loads(res.stdout)
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    traj = load_trajectory(saved)
+    assert traj.name == out["chosen"] and len(traj) == 7
+    assert any(not c["accepted"] for c in out["candidates"])
+
+
+def test_cli_generate_refuses_auto_with_trajectories(tmp_path):
+    res = CliRunner().invoke(app, ["generate", "room", "-o", str(tmp_path / "r"), "--plan", "auto", "-t", "orbit",
+                                   "--generator", "warp"])
+    assert res.exit_code == 2 and "--plan auto chooses its own trajectories" in res.output
