@@ -153,6 +153,17 @@ def generate(
         raise UserError(f"--plan {plan!r} is not 'default' or 'auto'; give --trajectory for anything else")
     if plan == "auto" and trajectory:
         raise UserError("--plan auto chooses its own trajectories; drop --trajectory or use --plan default")
+    if dry_run:
+        if generator != "ws2":
+            raise UserError("--dry-run estimates the ws2 generator only: add --generator ws2")
+        if model_dir is None:
+            raise UserError("--dry-run needs --model-dir DIR (the WorldStereo 2.0 release folder) for its config")
+        est = _ws2_estimate(model_dir, variant or "memory-dmd", base_model, size, dtype)
+        out.result(est, lambda: out.say(
+            f"ws2 {est['variant']} at {size}, {est['keyframes']} keyframes, {est['dtype']}: about "
+            f"{est['peak_gib']:.1f} GiB peak ({est['weights_gib']:.1f} weights + {est['activations_gib']:.1f} "
+            "activations + VAE); text encoder on the CPU, CLIP visits the GPU once"))
+        return  # an estimate needs no input image and writes nothing
     _check_options(max_side, frames, steps, seed, trajectory, device)
     _check_inputs(input, depth, depth_model, fov, intrinsics, panorama)
     from ..pipelines.rundir import RunDirectory
@@ -171,15 +182,6 @@ def generate(
                         "worldstereo-memory-dmd/ inside) and --base-model WAN_DIR")
     if generator != "ws2" and (variant or base_model or allow_download or prompt):
         raise UserError("--variant, --base-model, --prompt and --allow-download apply to --generator ws2 only")
-    if dry_run:
-        if generator != "ws2":
-            raise UserError("--dry-run estimates the ws2 generator only: add --generator ws2")
-        est = _ws2_estimate(model_dir, variant or "memory-dmd", base_model, size, dtype)
-        out.result(est, lambda: out.say(
-            f"ws2 {est['variant']} at {size}, {est['keyframes']} keyframes, {est['dtype']}: about "
-            f"{est['peak_gib']:.1f} GiB peak ({est['weights_gib']:.1f} weights + {est['activations_gib']:.1f} "
-            "activations + VAE); text encoder on the CPU, CLIP visits the GPU once"))
-        return
     name = "warp" if generator == "warp" else str(model_dir) if model_dir else "worldstereo-tiny"
     extra = dict(variant=variant, base_model=base_model, allow_download=allow_download,
                  prompt=prompt) if generator == "ws2" else {}
