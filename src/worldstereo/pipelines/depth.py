@@ -138,8 +138,18 @@ class TransformersDepth(DepthBackend):
         from transformers import AutoImageProcessor, AutoModelForDepthEstimation
 
         try:
-            self.processor = AutoImageProcessor.from_pretrained(model_dir, local_files_only=True)
             self.model = AutoModelForDepthEstimation.from_pretrained(model_dir, local_files_only=True)
+            try:
+                self.processor = AutoImageProcessor.from_pretrained(model_dir, local_files_only=True)
+            except (ImportError, ValueError) as exc:
+                if "torchvision" not in str(exc):
+                    raise
+                if self.model.config.model_type != "depth_pro":
+                    raise InputError(f"{model_dir}: its image processor needs torchvision, which worldstereo "
+                                     "does not use; save the model with a PIL image processor") from None
+                from .depth_processors import DepthProProcessor
+
+                self.processor = DepthProProcessor.from_folder(model_dir)
         except (OSError, ValueError) as exc:
             raise InputError(f"{model_dir}: cannot load the depth model ({str(exc).splitlines()[0]})") from None
         self.device = device or "cpu"
@@ -158,6 +168,11 @@ class TransformersDepth(DepthBackend):
         inputs = {k: v.to(self.device) for k, v in inputs.items()}
         with torch.no_grad():
             out = self.model(**inputs)
+        if self.model.config.model_type == "zoedepth":
+            from .depth_processors import zoedepth_postprocess
+
+            pad = bool(getattr(self.processor, "do_pad", True))
+            return zoedepth_postprocess(out.predicted_depth[0].float().cpu(), (h, w), pad), None
         post = self.processor.post_process_depth_estimation(out, target_sizes=[(h, w)])[0]
         raw = post["predicted_depth"].float().cpu().numpy()
         focal = post.get("focal_length")
