@@ -29,6 +29,7 @@ from . import limits
 from .depth import DepthBackend, depth_backend
 from .generators import GENERATORS, Generator, build_generator
 from .exif import read_exif
+from .panorama_depth import estimate_panorama
 from .inputs import InputError, check_panorama, load_image, resolve_intrinsics
 from .rundir import RunDirectory, run_lock
 from .scene import Evaluator, ProgressCallback, SceneRun, SceneRunner
@@ -186,7 +187,7 @@ class WorldStereo:
                                               source=str(image_path or "image"))
         if panorama:
             check_panorama(img, str(image_path or "panorama"))
-            est = backend.estimate(img)
+            est = estimate_panorama(backend, img)
             h, w = self.generator.working_size(*self._pano_view_size(), self.max_side)
             limits.check_working_size(h, w, self.max_side)
             state = SceneState.from_panorama(img, est.depth, h, w)

@@ -14,7 +14,7 @@ import numpy as np
 from ..camera import Cameras, look_at
 from ..geometry.panorama import equirect_to_views, panorama_views
 from ..geometry.panorama_depth import fuse_panorama_depth
-from .depth import RELATIVE_UNITS, DepthEstimate
+from .depth import RELATIVE_UNITS, DepthBackend, DepthEstimate, TransformersDepth
 
 log = logging.getLogger(__name__)
 
@@ -54,3 +54,13 @@ def panorama_depth(pano: np.ndarray, predict: Callable[[np.ndarray], tuple[np.nd
     units = RELATIVE_UNITS.replace("median depth", "median distance") if disparity else "metric (m), forward view's scale"
     log.info("panorama depth from %d views (%s), aligned=%s", len(views), units, align)
     return DepthEstimate(dist, None, not disparity, f"panorama-views:{len(views)}", units)
+
+
+def estimate_panorama(backend: DepthBackend, pano: np.ndarray) -> DepthEstimate:
+    """The distance map of a panorama from any backend: a model runs on the views (a perspective
+    model on a whole equirect image would be wrong); given / synthetic maps are used as they are."""
+    if isinstance(backend, TransformersDepth):
+        est = panorama_depth(pano, lambda view: (backend.predict(view)[0], not backend.metric))
+        est.source = f"{backend.name}:{backend.model_dir.name}+{est.source}"
+        return est
+    return backend.estimate(pano)
