@@ -8,7 +8,7 @@ from pathlib import Path
 _VIT = dict(hidden_size=16, num_hidden_layers=4, num_attention_heads=2, intermediate_size=32)
 
 
-def _dpt(tiny):
+def _dpt(_):
     from transformers import DPTConfig, DPTForDepthEstimation, DPTImageProcessor
 
     cfg = DPTConfig(**_VIT, image_size=32, patch_size=8, neck_hidden_sizes=[8, 8, 8, 8], fusion_hidden_size=8,
@@ -29,7 +29,7 @@ def _depth_anything(kind):
 
 
 def _zoedepth(_):
-    from transformers import AutoImageProcessor, BeitConfig, ZoeDepthConfig, ZoeDepthForDepthEstimation
+    from transformers import BeitConfig, ZoeDepthConfig, ZoeDepthForDepthEstimation
 
     bb = BeitConfig(**_VIT, image_size=32, patch_size=8, out_indices=[0, 1, 2, 3], use_relative_position_bias=True,
                     reshape_hidden_states=False)

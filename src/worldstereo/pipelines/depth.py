@@ -12,7 +12,6 @@ import abc
 import logging
 import os
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any, Optional
 
 import numpy as np
@@ -21,9 +20,9 @@ from .inputs import InputError, load_depth
 
 log = logging.getLogger(__name__)
 
-NO_DEPTH_HELP = ("give a depth map with --depth FILE (.npy, 16-bit .png in mm, .exr), a local depth model with "
-                 "--depth-model DIR (transformers AutoModelForDepthEstimation), or start from a bundled sample "
-                 "(`worldstereo sample list`)")
+NO_DEPTH_HELP = ("give a depth map with --depth FILE (.npy, 16-bit .png in mm, .exr), a depth model with "
+                 "--depth-model NAME_OR_DIR (a transformers AutoModelForDepthEstimation folder or hub id), "
+                 "or start from a bundled sample (`worldstereo sample list`)")
 
 
 @dataclass
