@@ -93,3 +93,28 @@ def test_hub_id_offline_is_one_line_naming_the_fix(tmp_path, monkeypatch):
 def test_missing_folder_that_is_not_a_hub_id_says_so(tmp_path):
     with pytest.raises(InputError, match="no such depth model folder"):
         TransformersDepth(tmp_path / "nope" / "x" / "y")
+
+
+def test_hub_id_downloads_only_when_the_network_is_allowed(model_dirs, monkeypatch):
+    """The hub module asks huggingface_hub for a download only without HF_HUB_OFFLINE (mocked: no network)."""
+    import huggingface_hub
+
+    from worldstereo.hub import resolve_model
+
+    calls = []
+
+    def fake_snapshot(repo_id, revision=None, local_files_only=False):
+        calls.append((repo_id, local_files_only))
+        if local_files_only:
+            raise huggingface_hub.errors.LocalEntryNotFoundError("not cached")
+        return str(model_dirs["depth-anything-metric"])
+
+    monkeypatch.setattr(huggingface_hub, "snapshot_download", fake_snapshot)
+    monkeypatch.delenv("HF_HUB_OFFLINE")
+    monkeypatch.delenv("TRANSFORMERS_OFFLINE", raising=False)
+    backend = TransformersDepth("depth-anything/tiny-metric-hf")
+    assert backend.kind == "metric" and calls == [("depth-anything/tiny-metric-hf", False)]
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    with pytest.raises(Exception, match="network is off"):
+        resolve_model("depth-anything/tiny-metric-hf", "depth model")
+    assert calls[-1] == ("depth-anything/tiny-metric-hf", True)
