@@ -80,7 +80,7 @@ def test_plain_photo_without_depth_names_the_three_ways(tmp_path, photo):
     img, _, _ = photo
     res = invoke("generate", img, "-o", tmp_path / "run", *FAST)
     _one_line_error(res, "--depth FILE")
-    assert "--depth-model DIR" in res.output and "sample" in res.output
+    assert "--depth-model NAME_OR_DIR" in res.output and "sample" in res.output
 
 
 def test_invalid_trajectory_file_points_at_the_field(tmp_path):

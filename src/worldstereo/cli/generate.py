@@ -36,7 +36,7 @@ def _check_options(max_side: int, frames: Optional[int], steps: Optional[int] = 
                         "give each trajectory its own name")
 
 
-def _check_inputs(input: str, depth: Optional[Path], depth_model: Optional[Path], fov: Optional[float],
+def _check_inputs(input: str, depth: Optional[Path], depth_model: Optional[str], fov: Optional[float],
                   intrinsics: Optional[Path], panorama: bool) -> None:
     """The input files, read once here so that a bad one is reported before the model loads."""
     from ..pipelines.api import _sample_folder
@@ -121,7 +121,7 @@ def generate(
     input: str = typer.Argument(..., help="An image, a panorama (--panorama), a sample folder or a bundled sample name."),
     output_dir: Path = typer.Option(..., "-o", "--output", help="Run directory (resumable)."),
     depth: Optional[Path] = typer.Option(None, "--depth", help="Depth map of the input: .npy, 16-bit .png (mm) or .exr."),
-    depth_model: Optional[Path] = typer.Option(None, "--depth-model", help="Local transformers depth model folder."),
+    depth_model: Optional[str] = typer.Option(None, "--depth-model", help="transformers depth model: a local folder, or a hub id (downloaded unless HF_HUB_OFFLINE=1)."),
     fov: Optional[float] = typer.Option(None, "--fov", help="Horizontal field of view of the input in degrees."),
     intrinsics: Optional[Path] = typer.Option(None, "--intrinsics", help='K of the input: JSON {"K": ...} or text 3x3.'),
     panorama: bool = typer.Option(False, "--panorama", help="The input is a 2:1 equirectangular panorama."),

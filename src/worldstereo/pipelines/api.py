@@ -28,6 +28,8 @@ from ..safepath import check_name
 from . import limits
 from .depth import DepthBackend, depth_backend
 from .generators import GENERATORS, Generator, build_generator
+from .exif import read_exif
+from .panorama_depth import estimate_panorama
 from .inputs import InputError, check_panorama, load_image, resolve_intrinsics
 from .planner import AutoPlanner, PlanConfig
 from .rundir import RunDirectory, run_lock
@@ -193,6 +195,7 @@ class WorldStereo:
         sample_dir = _sample_folder(image)
         sample_depth = None
         image_path = None
+        exif = None
         if sample_dir is not None:
             from ..data.samples import read_sample
             from ..eval import SyntheticGroundTruth
@@ -211,19 +214,20 @@ class WorldStereo:
         else:
             image_path = Path(image)
             img = load_image(image_path)
+            exif = read_exif(image_path)
         h0, w0 = img.shape[:2]
         backend: DepthBackend = depth_backend(depth, depth_model or self.depth_model, sample_depth,
                                               source=str(image_path or "image"))
         if panorama:
             check_panorama(img, str(image_path or "panorama"))
-            est = backend.estimate(img)
+            est = estimate_panorama(backend, img)
             h, w = self.generator.working_size(*self._pano_view_size(), self.max_side)
             limits.check_working_size(h, w, self.max_side)
             state = SceneState.from_panorama(img, est.depth, h, w)
             record.update({"kind": "panorama", "depth_source": est.source, "K_source": "panorama-forward-90"})
         else:
             est = backend.estimate(img)
-            K0, k_src = resolve_intrinsics((h0, w0), fov, K, est.K)
+            K0, k_src = resolve_intrinsics((h0, w0), fov, K, est.K, exif)
             h, w = self.generator.working_size(h0, w0, self.max_side)
             limits.check_working_size(h, w, self.max_side)
             x0, y0, wc, hc = aspect_crop(h0, w0, h, w)
@@ -236,6 +240,7 @@ class WorldStereo:
                                           resize_depth(est.depth[y0:y0 + hc, x0:x0 + wc], h, w), Kw)
             record.update({"kind": "image", "depth_source": est.source, "K_source": k_src,
                            "crop": [x0, y0, wc, hc]})
+        record["depth_units"] = est.units
         record.update({"input_size": [w0, h0], "working_size": [state.width, state.height]})
         return SceneInput(state, record, evaluator, image_path)
 

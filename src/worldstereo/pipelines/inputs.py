@@ -49,6 +49,7 @@ def load_image(path: str | os.PathLike) -> np.ndarray:
     img = np.asarray(img)
     if img.ndim == 4:  # animated formats: take the first frame
         img = img[0]
+    img = apply_orientation(img, _exif_orientation(path))
     if img.ndim == 2:
         img = np.repeat(img[..., None], 3, axis=-1)
     if img.ndim != 3 or img.shape[-1] not in (3, 4) or min(img.shape[:2]) < 8:
@@ -63,6 +64,31 @@ def load_image(path: str | os.PathLike) -> np.ndarray:
     else:
         raise InputError(f"{path}: unsupported pixel type {img.dtype}; save it as 8-bit PNG")
     return np.ascontiguousarray(out)
+
+
+# EXIF orientation (1..8) -> the array operation that shows the image upright (as ImageOps.exif_transpose).
+_ORIENT = {
+    2: lambda a: a[:, ::-1],
+    3: lambda a: a[::-1, ::-1],
+    4: lambda a: a[::-1],
+    5: lambda a: a.swapaxes(0, 1),
+    6: lambda a: np.rot90(a, -1),
+    7: lambda a: a.swapaxes(0, 1)[::-1, ::-1],
+    8: lambda a: np.rot90(a, 1),
+}
+
+
+def _exif_orientation(path: Path) -> int:
+    from .exif import read_exif
+
+    cam = read_exif(path)
+    return cam.orientation if cam is not None else 1
+
+
+def apply_orientation(img: np.ndarray, orientation: int) -> np.ndarray:
+    """The image upright per its EXIF orientation tag (applied before anything else reads it)."""
+    op = _ORIENT.get(int(orientation))
+    return np.ascontiguousarray(op(img)) if op is not None else img
 
 
 def check_panorama(image: np.ndarray, source: str = "panorama") -> None:
@@ -162,9 +188,14 @@ def load_intrinsics(path: str | os.PathLike, shape: tuple[int, int]) -> np.ndarr
 
 
 def resolve_intrinsics(shape: tuple[int, int], fov: Optional[float] = None, intrinsics: Optional[Any] = None,
-                       estimated: Optional[np.ndarray] = None) -> tuple[np.ndarray, str]:
-    """K for an image of ``shape`` and where it came from: a file or matrix, a FoV, the depth
-    model's estimate, or a 60° default (stated in the run record)."""
+                       estimated: Optional[np.ndarray] = None, exif: Any = None) -> tuple[np.ndarray, str]:
+    """K for an image of ``shape`` (H, W, upright) and where it came from (run.json ``K_source``).
+
+    The one order of precedence: the user's K (a file or matrix) > the user's ``fov`` > the
+    photo's EXIF focal length (``exif``: an :class:`~worldstereo.pipelines.exif.ExifCamera`) > the
+    depth model's estimate (``estimated``, e.g. Depth Pro's focal length) > a 60 degree default,
+    logged as a warning.
+    """
     h, w = shape
     if intrinsics is not None:
         if isinstance(intrinsics, (str, os.PathLike)):
@@ -174,7 +205,11 @@ def resolve_intrinsics(shape: tuple[int, int], fov: Optional[float] = None, intr
         if not 1.0 <= fov <= 179.0:
             raise InputError(f"--fov {fov:g}: a horizontal field of view must be within 1..179 degrees")
         return intrinsics_from_fov(fov, w, h), f"fov:{fov:g}"
+    if exif is not None:
+        got = exif.K(w, h)
+        if got is not None:
+            return got
     if estimated is not None:
-        return estimated, "depth-model"
+        return np.asarray(estimated, dtype=np.float64), "depth-model"
     log.warning("no --fov or --intrinsics for the input: assuming a 60 degree horizontal field of view")
     return intrinsics_from_fov(60.0, w, h), "default-fov:60"
