@@ -34,6 +34,7 @@ from .schedulers import (
     sample_dmd,
     sample_euler,
     sample_unipc,
+    velocity_from_x,
 )
 from .ssm_branch import SSMBranch, SSMInputs
 
@@ -156,7 +157,11 @@ class WorldStereoModel(nn.Module):
             for k, v in res.items():
                 residuals[k] = residuals[k] + v if k in residuals else v
         tokens, hidden = bb.run_blocks(state, residuals, capture)
-        return BackboneOutput(bb.project_out(tokens, state), hidden)
+        out = bb.project_out(tokens, state)
+        if self.config.prediction == "x":
+            out = velocity_from_x(noisy, out, timestep / self.config.scheduler.num_train_timesteps,
+                                  self.config.x_sigma_min)
+        return BackboneOutput(out, hidden)
 
     def velocity_fn(self, cond: Conditioning, backbone: WanBackbone | None = None) -> VelocityFn:
         """``(x, timestep, uncond) -> v`` with the conditions bound, for the samplers."""
