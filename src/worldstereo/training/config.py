@@ -18,6 +18,8 @@ from dataclasses import dataclass, field
 from typing import Any, Optional
 
 STAGES = ("base", "camera", "ggm", "ssm", "dmd", "pose")
+STEPS_V2 = {"base": 1500, "camera": 900, "ggm": 400, "ssm": 400, "dmd": 100, "pose": 400}
+"""tiny-cpu-v2 steps: 4,830 s of optimisation at the measured 1-thread seconds per step (docs/tiny-v2/PLAN.md)."""
 
 
 @dataclass
@@ -148,6 +150,25 @@ def tiny_cpu() -> TrainConfig:
     )
 
 
+def tiny_cpu_v2() -> TrainConfig:
+    """Schedule of the v2 tiny model (``tiny-v2``: 128×128 px, 13 frames, x-prediction) for ≤ 100 min on
+    2 cores. Steps come from the per-step seconds measured in docs/tiny-v2/PLAN.md (batch 4, one
+    thread), leaving ~10 % for data, checkpoints and sharing the machine."""
+    return TrainConfig(
+        name="tiny-cpu-v2", model="tiny-v2",
+        data=DataConfig(n_scenes=36, clips_per_scene=4, n_frames=32, size=128, seed=0),
+        stages={
+            "base": StageConfig(steps=STEPS_V2["base"], batch_size=4, lr=1e-3, warmup=50),
+            "camera": StageConfig(steps=STEPS_V2["camera"], batch_size=4, lr=5e-4, warmup=30),
+            "ggm": StageConfig(steps=STEPS_V2["ggm"], batch_size=4, lr=2e-4, warmup=20),
+            "ssm": StageConfig(steps=STEPS_V2["ssm"], batch_size=4, lr=5e-4, warmup=20),
+            "dmd": StageConfig(steps=STEPS_V2["dmd"], batch_size=2, lr=5e-5, warmup=10, fake_updates=5, fake_lr=2e-4),
+            "pose": StageConfig(steps=STEPS_V2["pose"], batch_size=4, lr=5e-4, warmup=20, lambda_rec=1.0),
+        },
+        seed=0, threads=2, checkpoint_every=100, log_every=10,
+    )
+
+
 def tiny_gpu() -> TrainConfig:
     """The same schedule at larger batches and 4× the steps for one GPU."""
     cfg = tiny_cpu()
@@ -183,7 +204,7 @@ def full_8gpu() -> TrainConfig:
     )
 
 
-PRESETS = {"tiny-cpu": tiny_cpu, "tiny-gpu": tiny_gpu, "full-8gpu": full_8gpu}
+PRESETS = {"tiny-cpu": tiny_cpu, "tiny-cpu-v2": tiny_cpu_v2, "tiny-gpu": tiny_gpu, "full-8gpu": full_8gpu}
 
 
 def get_preset(name: str) -> TrainConfig:
