@@ -85,3 +85,24 @@ def test_prediction_is_saved_and_checked(tmp_path):
     assert ModelConfig.from_dict(d).prediction == "velocity"
     with pytest.raises(ValueError, match="prediction"):
         ModelConfig.from_dict({**d, "prediction": "eps"})
+
+
+def test_tiny_v2_shapes_at_128px_13_frames():
+    """tiny-v2: 128×128, 13 frames -> 192×13×16×16 latents, 8×8 tokens per frame, velocity of the same shape."""
+    from worldstereo.training import load_train_config
+
+    with one_thread():
+        torch.manual_seed(0)
+        model = WorldStereoModel.from_config("tiny-v2").eval()
+        c = model.config
+        assert (c.height, c.width, c.num_frames, c.prediction) == (128, 128, 13, "x")
+        video = torch.rand(1, 3, 13, 128, 128)
+        x0 = model.codec.encode(video)
+        assert x0.shape == (1, 192, 13, 16, 16)
+        cond = Conditioning(*model.image_condition(video[:, :, 0], 13))
+        with torch.no_grad():
+            state = model.backbone.embed(x0, torch.tensor([500.0]), cond.cond_latent, cond.cond_mask)
+            assert state.tokens.shape[1] == 13 * 8 * 8
+            assert model(x0, torch.tensor([500.0]), cond).sample.shape == x0.shape
+    preset = load_train_config("tiny-cpu-v2")
+    assert preset.model == "tiny-v2" and preset.data.size == 128
