@@ -104,5 +104,5 @@ def test_tiny_v2_shapes_at_128px_13_frames():
             state = model.backbone.embed(x0, torch.tensor([500.0]), cond.cond_latent, cond.cond_mask)
             assert state.tokens.shape[1] == 13 * 8 * 8
             assert model(x0, torch.tensor([500.0]), cond).sample.shape == x0.shape
-    preset = load_train_config("tiny-cpu-v2")
+    preset = load_train_config("tiny-cpu")
     assert preset.model == "tiny-v2" and preset.data.size == 128

@@ -14,6 +14,7 @@ from typing import Any
 
 
 PREDICTIONS = ("velocity", "x")
+X_BASES = ("none", "render")
 
 
 @dataclass
@@ -158,6 +159,11 @@ class ModelConfig:
     Either way ``WorldStereoModel.forward`` returns the velocity, so losses and samplers are unchanged."""
     x_sigma_min: float = 0.05
     """x-prediction: the velocity ``(x_σ - x̂0) / σ`` divides by at least this σ (JiT clips it the same way)."""
+    x_base: str = "none"
+    """x-prediction around a guess: ``"render"`` makes x̂0 = ``Conditioning.base`` + backbone output, the base
+    being the latents of the Cache3D render with its holes filled (``render_base``), so the condition acts
+    from the first training step and the network learns the render's corrections and the holes' contents;
+    ``"none"``: x̂0 = the output."""
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -173,6 +179,10 @@ class ModelConfig:
         kwargs = dict(d)
         if kwargs.get("prediction", "velocity") not in PREDICTIONS:
             raise ValueError(f"model config: prediction {kwargs['prediction']!r}; choose one of {PREDICTIONS}")
+        if kwargs.get("x_base", "none") not in X_BASES:
+            raise ValueError(f"model config: x_base {kwargs['x_base']!r}; choose one of {X_BASES}")
+        if kwargs.get("x_base", "none") != "none" and kwargs.get("prediction", "velocity") != "x":
+            raise ValueError("model config: x_base needs prediction 'x' (it is the base of the predicted x0)")
         for key, sub in parts.items():
             if key in kwargs:
                 kwargs[key] = _sub_from_dict(sub, kwargs[key], key)
@@ -217,17 +227,22 @@ def tiny_config() -> ModelConfig:
 
 
 def tiny_v2_config() -> ModelConfig:
-    """CPU scale, second design (issue 14): 128×128 px, 13 frames, x-prediction.
+    """CPU scale, second design (issue 14): 128×128 px, 13 frames, x-prediction around the filled render.
 
     Pixel-unshuffle ×8 gives 192×16×16 latents and, with Wan's 2×2 patch, 8×8 tokens of 768 numbers per
     frame: as many tokens per frame as ``tiny`` at 4× its pixels. A width-256 network cannot output a
     768-number noise-like velocity per token, but it can output a clean image patch (JiT), so the backbone
-    predicts x0 and is trained with the velocity loss (``prediction="x"``). Branches and pose head as ``tiny``.
+    predicts x0 and is trained with the velocity loss (``prediction="x"``). It predicts x0 as a correction of
+    the Cache3D render with its holes filled (``x_base="render"``), which its I2V condition channels carry
+    with the render's coverage as mask: a model that has learned nothing returns the filled render (the
+    ``warp`` baseline's kind of frame, never noise), and training teaches it what the fill gets wrong.
+    Branches and pose head as ``tiny``.
     """
     cfg = tiny_config()
     cfg.name, cfg.height, cfg.width, cfg.num_frames = "tiny-v2", 128, 128, 13
     cfg.codec = CodecConfig(kind="pixel_unshuffle", factor=8)
     cfg.prediction = "x"
+    cfg.x_base = "render"
     return cfg
 
 

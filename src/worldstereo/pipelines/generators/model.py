@@ -100,7 +100,7 @@ class ModelGenerator(Generator):
         layout = _layout(root)
         if layout == "ours":
             model = WorldStereoModel.from_pretrained(root)
-            kind = "tiny" if model.config.name == "tiny" else "wan"
+            kind = "tiny" if model.config.name.startswith("tiny") else "wan"
             untrained = bool(json.loads((root / "config.json").read_text()).get("untrained", False))
             return cls(model, kind, untrained=untrained, device=device, dtype=dtype, sampler=sampler)
         # full scale from a diffusers-layout Wan directory
@@ -156,6 +156,7 @@ class ModelGenerator(Generator):
         if m.camera_branch is not None:
             rays = plucker_rays(cams, h, w).permute(1, 0, 2, 3)[None].to(dev, dt)
             cond.camera = m.camera_condition(t(request.renders), t(request.masks), rays)
+        m.add_render_base(cond, t(request.renders), t(request.masks), first)
         refs = request.references
         if refs is not None and len(refs) and m.ssm_branch is not None:
             tf = m.codec.temporal_factor
@@ -179,6 +180,8 @@ class ModelGenerator(Generator):
         depth, source = self._pose_head_depth(latents, cond, n, h, w)
         if depth is not None:
             depth = scale_to_render(depth, request.render_depth)
+        if m.config.x_base == "render":
+            depth, source = render_anchored_depth(frames, request, depth), "render+" + (source or "inpainted")
         return GenerationResult(frames, depth, source, {"sampler": self.sampler, "steps": steps,
                                                        "ssm_pairs": 0 if cond.ssm is None else int(len(cond.ssm.target_frames))})
 
@@ -194,6 +197,28 @@ class ModelGenerator(Generator):
         idx = torch.as_tensor([(i + tf - 1) // tf for i in range(n)]).clamp(max=z.shape[0] - 1)
         depth = torch.nn.functional.interpolate(z[idx][:, None].float(), size=(h, w), mode="nearest")[:, 0]
         return depth.clamp(min=0).cpu().numpy().astype(np.float32), "pose-head"
+
+
+AGREE_TOL = 0.08  # mean |frame - render| over RGB in [0, 1] below which a pixel shows what the cache rendered
+
+
+def render_anchored_depth(frames: np.ndarray, request: GenerationRequest, learned: Optional[np.ndarray]) -> np.ndarray:
+    """Depth for the Cache3D of a render-residual model's frames (N, H, W, 3): the render's depth where the
+    frame shows what the render shows (a covered pixel within ``AGREE_TOL``), and in the holes (and where the
+    model repainted the render) the pose head's depth brought to the render's scale, or, without a head, the
+    far side of the hole's edge (``warp.inpaint_depth``). The render's depth is the cache's own, so those
+    pixels register exactly; the learned depth only has to place the new content."""
+    from .warp import inpaint_depth
+
+    out = np.zeros(request.render_depth.shape, np.float32)
+    for i in range(len(frames)):
+        r = request.render_depth[i]
+        agree = (request.masks[i] < 0.5) & (r > 0) & (np.abs(frames[i] - request.renders[i]).mean(-1) < AGREE_TOL)
+        if learned is not None and (learned[i] > 0).any():
+            out[i] = np.where(agree, r, learned[i])
+        else:
+            out[i] = inpaint_depth(np.where(agree, r, 0.0).astype(np.float32), ~agree)
+    return out
 
 
 def scale_to_render(depth: np.ndarray, render_depth: Optional[np.ndarray]) -> np.ndarray:
