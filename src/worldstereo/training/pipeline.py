@@ -78,7 +78,7 @@ def train_all(config: TrainConfig, output: str | Path, stages: tuple[str, ...] =
     results: list[StageResult] = []
     init: Optional[Path] = None
     for stage in stages:
-        if stage == "base" and config.model != "tiny":
+        if stage == "base" and not config.model.startswith("tiny"):
             log.info("skipping base: the full scale starts from Wan2.1")
             continue
         root = out / stage

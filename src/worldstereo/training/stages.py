@@ -178,6 +178,7 @@ def prepare_stage(model: WorldStereoModel, stage: str, cfg: StageConfig) -> dict
     if stage == "dmd":
         if model.dmd_backbone is None:
             model.add_dmd_generator()
+        model.config.default_sampler = "dmd"  # the distilled few-step generator is what the bundle runs
         fake = copy.deepcopy(model.backbone)
         freeze(model.dmd_backbone, True)
         freeze(fake, True)
