@@ -56,8 +56,8 @@ def test_four_trajectories_grow_the_cache_and_retrieve_references(tmp_path, gene
     if generator != "warp":  # the shipped, trained weights: no warning, depth from the pose head
         assert rec["settings"]["generator"]["untrained"] is False
         assert not any("untrained" in w for w in rec.get("warnings", []))
-        # the render's depth where the frame shows the cache, the pose head's in the holes
-        assert all(rec["trajectories"][n]["depth_source"] == "render+pose-head" for n in PLAN)
+        # the render's depth where the frame shows the cache, the hole edge's far side in the holes
+        assert all(rec["trajectories"][n]["depth_source"] == "render+inpainted" for n in PLAN)
 
 
 def _digest(root):

@@ -117,9 +117,8 @@ def test_render_anchored_depth_uses_the_render_where_the_frame_agrees():
     frames = renders.copy()
     frames[:, :4, :4] = 0.9  # the model repainted a covered corner
     req = GenerationRequest(renders[0], cams, renders, rdepth, masks)
-    learned = np.full((n, h, w), 3.0, np.float32)
-    d = render_anchored_depth(frames, req, learned)
-    assert np.all(d[:, 4:, :12] == 2.0) and np.all(d[:, :, 12:] == 3.0) and np.all(d[:, :4, :4] == 3.0)
-    # without learned depth the holes take the far side of their edge, as warp does
-    d2 = render_anchored_depth(frames, req, None)
-    assert np.all(d2[:, 4:, :] == 2.0)
+    d, trust = render_anchored_depth(frames, req)
+    assert np.all(d[:, 4:, :12] == 2.0) and np.all(trust[:, 4:, :12] == 1.0)  # the render's own depth
+    # the holes and the repainted corner take the far side of their edge and are trusted as fills
+    assert np.all(d[:, 4:, 12:] == 2.0) and np.all(d[:, :4, :4] == 2.0)
+    assert np.all(trust[:, :4, :4] < 1.0) and np.all(trust[:, 4:, 12:] <= 0.5)

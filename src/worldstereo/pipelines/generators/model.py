@@ -177,13 +177,17 @@ class ModelGenerator(Generator):
         video = m.codec.decode(latents)[0].float().clamp(0, 1).permute(1, 2, 3, 0).cpu().numpy()
         frames = video[:n].astype(np.float32)
         frames[0] = request.image  # frame 0 is the condition image itself
+        info = {"sampler": self.sampler, "steps": steps,
+                "ssm_pairs": 0 if cond.ssm is None else int(len(cond.ssm.target_frames))}
+        if m.config.x_base == "render":
+            # a render-residual model's frame is the cache's render corrected, with its holes painted: the
+            # cache takes it the way it takes a warp frame (soft points, trusted like warp's fills)
+            depth, confidence = render_anchored_depth(frames, request)
+            return GenerationResult(frames, depth, "render+inpainted", info, confidence=confidence, derived=True)
         depth, source = self._pose_head_depth(latents, cond, n, h, w)
         if depth is not None:
             depth = scale_to_render(depth, request.render_depth)
-        if m.config.x_base == "render":
-            depth, source = render_anchored_depth(frames, request, depth), "render+" + (source or "inpainted")
-        return GenerationResult(frames, depth, source, {"sampler": self.sampler, "steps": steps,
-                                                       "ssm_pairs": 0 if cond.ssm is None else int(len(cond.ssm.target_frames))})
+        return GenerationResult(frames, depth, source, info)
 
     def _pose_head_depth(self, latents: torch.Tensor, cond: Any, n: int, h: int, w: int):
         """Per-frame z-depth from the JOG3R head's own-frame pointmaps (one V2C pass on the result),
@@ -202,23 +206,25 @@ class ModelGenerator(Generator):
 AGREE_TOL = 0.08  # mean |frame - render| over RGB in [0, 1] below which a pixel shows what the cache rendered
 
 
-def render_anchored_depth(frames: np.ndarray, request: GenerationRequest, learned: Optional[np.ndarray]) -> np.ndarray:
-    """Depth for the Cache3D of a render-residual model's frames (N, H, W, 3): the render's depth where the
-    frame shows what the render shows (a covered pixel within ``AGREE_TOL``), and in the holes (and where the
-    model repainted the render) the pose head's depth brought to the render's scale, or, without a head, the
-    far side of the hole's edge (``warp.inpaint_depth``). The render's depth is the cache's own, so those
-    pixels register exactly; the learned depth only has to place the new content."""
-    from .warp import inpaint_depth
+def render_anchored_depth(frames: np.ndarray, request: GenerationRequest) -> tuple[np.ndarray, np.ndarray]:
+    """Depth (N, H, W) and cache trust (N, H, W) of a render-residual model's frames (N, H, W, 3).
 
-    out = np.zeros(request.render_depth.shape, np.float32)
+    Where a frame shows what the cache rendered (a covered pixel within ``AGREE_TOL`` of the render) the
+    depth is the render's, which registers exactly; elsewhere (the holes, and covered pixels the model
+    repainted) it is the far side of the nearest edge (``warp.inpaint_depth``), and the trust is warp's
+    for fills (``warp.merge_confidence``: near the render 0.5, deep in a hole 0). The pose head's 16×16
+    depth was the other candidate; it places new content worse than the edge's depth at this scale
+    (MODEL_CARD.md), so it is used for cameras, not for the cache."""
+    from .warp import inpaint_depth, merge_confidence
+
+    depth = np.zeros(request.render_depth.shape, np.float32)
+    trust = np.zeros(request.render_depth.shape, np.float32)
     for i in range(len(frames)):
         r = request.render_depth[i]
         agree = (request.masks[i] < 0.5) & (r > 0) & (np.abs(frames[i] - request.renders[i]).mean(-1) < AGREE_TOL)
-        if learned is not None and (learned[i] > 0).any():
-            out[i] = np.where(agree, r, learned[i])
-        else:
-            out[i] = inpaint_depth(np.where(agree, r, 0.0).astype(np.float32), ~agree)
-    return out
+        depth[i] = inpaint_depth(np.where(agree, r, 0.0).astype(np.float32), ~agree)
+        trust[i] = merge_confidence(~agree)
+    return depth, trust
 
 
 def scale_to_render(depth: np.ndarray, render_depth: Optional[np.ndarray]) -> np.ndarray:
