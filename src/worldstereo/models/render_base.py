@@ -1,41 +1,42 @@
 """The base of a render-residual x-prediction: the Cache3D render with its holes filled, as latents.
 
-``fill_holes`` is push-pull inpainting (Gortler et al. 1996's pull-push, as used for splatted point
-renders): a mask-weighted image pyramid is built down to 1 px, then every level's holes take the
-upsampled colour of the level below. It is smooth, exact where the render has colour, and costs a
-few pooling passes, so it runs inside the model at any scale. The network only corrects it: where
-the render is right it outputs ~0, and in the holes it replaces the smooth fill with content.
+``fill_holes`` paints the holes with OpenCV's Telea inpainting (fast marching from the hole's edge,
+the fill the ``warp`` baseline uses) and keeps every covered pixel's colour exactly. A smooth fill
+(pull-push) was tried first and lost up to 9 dB in large disocclusions: it averages the colours
+around a hole, so a horizon across the hole becomes one grey-brown blob, while Telea carries each
+edge's colour inward. The network only corrects the base: where the render is right it outputs ~0,
+and in the holes it turns the fill into content.
 """
 
 from __future__ import annotations
 
+import cv2
+import numpy as np
 import torch
-import torch.nn.functional as F
+
+INPAINT_RADIUS = 5  # px, Telea's neighbourhood (the warp baseline's value)
 
 
 def fill_holes(image: torch.Tensor, hole: torch.Tensor) -> torch.Tensor:
-    """image (N, C, H, W), hole (N, 1, H, W) with 1 = no colour -> image with holes filled by pull-push.
-
-    Pixels with hole < 1 keep a (1 - hole)-weighted share of their own colour; a frame with no colour
-    at all becomes mid-grey (0.5).
-    """
-    if image.ndim != 4 or hole.shape != (image.shape[0], 1, *image.shape[2:]):
-        raise ValueError(f"fill_holes: image (N, C, H, W) and hole (N, 1, H, W), got {tuple(image.shape)} and "
+    """image (N, 3, H, W) in [0, 1], hole (N, 1, H, W) with 1 = no colour -> image with the pixels where
+    hole > 0.5 painted by Telea inpainting (computed on 8 bits); covered pixels are returned unchanged.
+    A frame with no covered pixel becomes mid-grey (0.5)."""
+    if image.ndim != 4 or image.shape[1] != 3 or hole.shape != (image.shape[0], 1, *image.shape[2:]):
+        raise ValueError(f"fill_holes: image (N, 3, H, W) and hole (N, 1, H, W), got {tuple(image.shape)} and "
                          f"{tuple(hole.shape)}")
-    w = (1.0 - hole.to(image.dtype)).clamp(0, 1)
-    levels = [(image * w, w)]
-    while min(levels[-1][1].shape[-2:]) > 1:
-        cw, ww = levels[-1]
-        h2, w2 = (cw.shape[-2] + 1) // 2, (cw.shape[-1] + 1) // 2
-        levels.append((F.adaptive_avg_pool2d(cw, (h2, w2)) * 4, F.adaptive_avg_pool2d(ww, (h2, w2)) * 4))
-    cw, ww = levels[-1]
-    filled = torch.where(ww > 1e-6, cw / ww.clamp_min(1e-6), torch.full_like(cw, 0.5))
-    for cw, ww in reversed(levels[:-1]):
-        up = F.interpolate(filled, size=cw.shape[-2:], mode="bilinear", align_corners=False)
-        a = ww.clamp(0, 1)
-        own = cw / ww.clamp_min(1e-6)
-        filled = a * own + (1 - a) * up
-    return filled
+    img = image.detach().float().cpu().numpy().transpose(0, 2, 3, 1)
+    holes = hole.detach().cpu().numpy()[:, 0] > 0.5
+    out = img.copy()
+    for i in range(len(img)):
+        if not holes[i].any():
+            continue
+        if holes[i].all():
+            out[i] = 0.5
+            continue
+        u8 = (np.clip(img[i], 0, 1) * 255 + 0.5).astype(np.uint8)
+        painted = cv2.inpaint(u8, holes[i].astype(np.uint8), INPAINT_RADIUS, cv2.INPAINT_TELEA)
+        out[i][holes[i]] = painted[holes[i]].astype(np.float32) / 255.0
+    return torch.from_numpy(out.transpose(0, 3, 1, 2)).to(image.device, image.dtype)
 
 
 def render_base_frames(render: torch.Tensor, hole: torch.Tensor, first_frame: torch.Tensor | None = None) -> torch.Tensor:

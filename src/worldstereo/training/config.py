@@ -18,9 +18,9 @@ from dataclasses import dataclass, field
 from typing import Any, Optional
 
 STAGES = ("base", "camera", "ggm", "ssm", "dmd", "pose")
-STEPS_V2 = {"base": 1700, "camera": 60, "ggm": 200, "ssm": 200, "dmd": 40, "pose": 250}
+STEPS_V2 = {"base": 1400, "camera": 60, "ggm": 200, "ssm": 200, "dmd": 40, "pose": 250}
 """tiny-cpu-v2 steps, from the seconds per step measured on one thread at 128×128×13 with data (base with
-the camera branch: 1.93 s at batch 4), for about 77 minutes of ``train all`` on one core."""
+the camera branch: 1.93 s at batch 4), for about an hour of ``train all`` on one core."""
 
 
 @dataclass
@@ -157,7 +157,7 @@ def tiny_cpu_v1() -> TrainConfig:
 
 def tiny_cpu() -> TrainConfig:
     """The schedule of the shipped ``worldstereo-tiny`` (model ``tiny-v2``: 128×128 px, 13 frames,
-    x-prediction around the filled render): six stages in about 77 minutes on one core of this 2-core
+    x-prediction around the filled render): six stages in about an hour on one core of this 2-core
     machine (``STEPS_V2``), the camera branch trained with the backbone from the first step."""
     return TrainConfig(
         name="tiny-cpu", model="tiny-v2",
