@@ -153,6 +153,9 @@ class ModelConfig:
     """The bundle carries a DMD-distilled few-step generator backbone (``dmd_backbone``) next to the teacher's."""
     default_sampler: str | None = None
     """Sampler the generator backends use when none is asked for (``euler``, ``unipc``, ``dmd``; None = euler)."""
+    default_base_fill: str | None = None
+    """Render-residual models: how generator backends fill the render's holes for the base (``telea``: per
+    frame, as in training; ``warp``: the warp backend's frames, whose fills persist across frames; None = telea)."""
     prediction: str = "velocity"
     """What the backbone's output means: ``"velocity"`` (ε - x0, Wan's) or ``"x"`` (the clean latents, JiT:
     a narrow network cannot carry a noise-like target through a 192-number token, a clean image it can).
@@ -179,6 +182,8 @@ class ModelConfig:
         kwargs = dict(d)
         if kwargs.get("prediction", "velocity") not in PREDICTIONS:
             raise ValueError(f"model config: prediction {kwargs['prediction']!r}; choose one of {PREDICTIONS}")
+        if kwargs.get("default_base_fill") not in (None, "telea", "warp"):
+            raise ValueError(f"model config: default_base_fill {kwargs['default_base_fill']!r}; choose 'telea' or 'warp'")
         if kwargs.get("x_base", "none") not in X_BASES:
             raise ValueError(f"model config: x_base {kwargs['x_base']!r}; choose one of {X_BASES}")
         if kwargs.get("x_base", "none") != "none" and kwargs.get("prediction", "velocity") != "x":

@@ -134,15 +134,22 @@ class WorldStereoModel(nn.Module):
         return camera_condition(self.codec, render, hole_mask, plucker)
 
     def add_render_base(self, cond: Conditioning, render: torch.Tensor, hole: torch.Tensor,
-                        first_frame: torch.Tensor) -> Conditioning:
+                        first_frame: torch.Tensor, filled: torch.Tensor | None = None) -> Conditioning:
         """Give ``cond`` the x-prediction's base when ``config.x_base == "render"`` (else leave it as is):
         ``cond.base`` = latents of the render (B, 3, F, H, W) with its holes (B, 1, F, H, W, 1 = hole) filled,
         frame 0 the condition image; ``cond.cond_mask`` = 1 on frame 0 and the render's coverage on later
         frames (area-averaged to the latent grid, folded like Wan's mask), so the backbone knows which parts
-        of its input are observed and which are fill."""
+        of its input are observed and which are fill. ``filled`` (B, 3, F, H, W): the render already filled
+        by the caller (the pipeline can pass the ``warp`` backend's frames, whose fills stay consistent from
+        frame to frame); its frame 0 is replaced by the condition image too."""
         if self.config.x_base != "render":
             return cond
-        cond.base = self.codec.encode(render_base_frames(render, hole, first_frame))
+        if filled is None:
+            frames = render_base_frames(render, hole, first_frame)
+        else:
+            frames = filled.clone()
+            frames[:, :, 0] = first_frame.to(frames.dtype)
+        cond.base = self.codec.encode(frames)
         s = self.codec.spatial_factor
         b, _, f, h, w = hole.shape
         cover = 1.0 - hole.to(cond.base.dtype)

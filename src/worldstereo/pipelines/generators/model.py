@@ -75,6 +75,9 @@ class ModelGenerator(Generator):
         self.sampler = sampler or getattr(cfg, "default_sampler", None) or "euler"
         if self.sampler not in SAMPLERS:
             raise ValueError(f"sampler {self.sampler!r} is not one of {', '.join(SAMPLERS)}")
+        self.base_fill = getattr(cfg, "default_base_fill", None) or "telea"
+        """render-residual models: how the render's holes are filled before the model corrects them, per
+        frame by Telea (as in training) or by the ``warp`` backend (Telea fills reused across frames)"""
         self.text_embeds = text_embeds
         self.negative_text_embeds = negative_text_embeds
         self.image_encoder = image_encoder
@@ -156,7 +159,12 @@ class ModelGenerator(Generator):
         if m.camera_branch is not None:
             rays = plucker_rays(cams, h, w).permute(1, 0, 2, 3)[None].to(dev, dt)
             cond.camera = m.camera_condition(t(request.renders), t(request.masks), rays)
-        m.add_render_base(cond, t(request.renders), t(request.masks), first)
+        filled = None
+        if m.config.x_base == "render" and self.base_fill == "warp":
+            from .warp import WarpGenerator
+
+            filled = t(WarpGenerator().generate(request).frames)
+        m.add_render_base(cond, t(request.renders), t(request.masks), first, filled)
         refs = request.references
         if refs is not None and len(refs) and m.ssm_branch is not None:
             tf = m.codec.temporal_factor
@@ -177,7 +185,7 @@ class ModelGenerator(Generator):
         video = m.codec.decode(latents)[0].float().clamp(0, 1).permute(1, 2, 3, 0).cpu().numpy()
         frames = video[:n].astype(np.float32)
         frames[0] = request.image  # frame 0 is the condition image itself
-        info = {"sampler": self.sampler, "steps": steps,
+        info = {"sampler": self.sampler, "steps": steps, **({"base_fill": self.base_fill} if m.config.x_base == "render" else {}),
                 "ssm_pairs": 0 if cond.ssm is None else int(len(cond.ssm.target_frames))}
         if m.config.x_base == "render":
             # a render-residual model's frame is the cache's render corrected, with its holes painted: the
