@@ -124,3 +124,20 @@ def test_render_anchored_depth_uses_the_render_where_the_frame_agrees():
     # the holes and the repainted corner take the far side of their edge and are trusted as fills
     assert np.all(d[:, 4:, 12:] == 2.0) and np.all(d[:, :4, :4] == 2.0)
     assert np.all(trust[:, :4, :4] < 1.0) and np.all(trust[:, 4:, 12:] <= 0.5)
+
+
+def test_holes_only_correction_keeps_the_covered_render():
+    """x_correct="holes": wherever the render covers a latent pixel fully, x̂0 is the base whatever the
+    network outputs; in the holes the network's output is added."""
+    with one_thread():
+        m = _small_v2()
+        m.config.x_correct = "holes"
+        video, render, hole = _scene()
+        cond = Conditioning(*m.image_condition(video[:, :, 0], 5))
+        m.add_render_base(cond, render, hole, video[:, :, 0])
+        noise = torch.randn(cond.base.shape, generator=torch.Generator().manual_seed(4))
+        x = add_noise(cond.base, noise, torch.tensor([0.6]))
+        x0 = x - 0.6 * m(x, torch.tensor([600.0]), cond).sample
+        covered, holes = cond.cond_mask[:, :1] == 1, cond.cond_mask[:, :1] == 0
+        d = (x0 - cond.base).abs()
+        assert d[covered.expand_as(d)].max() < 1e-4 and d[holes.expand_as(d)].mean() > 1e-3

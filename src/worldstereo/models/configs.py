@@ -162,6 +162,10 @@ class ModelConfig:
     Either way ``WorldStereoModel.forward`` returns the velocity, so losses and samplers are unchanged."""
     x_sigma_min: float = 0.05
     """x-prediction: the velocity ``(x_σ - x̂0) / σ`` divides by at least this σ (JiT clips it the same way)."""
+    x_correct: str = "all"
+    """Render-residual models: where the backbone's correction applies, ``"all"`` latent pixels or only the
+    ``"holes"``: x̂0 = base + (1 - coverage)·output, so what the cache shows stays the cache's render (GGM's
+    consistency) and the network paints the disocclusions."""
     x_base: str = "none"
     """x-prediction around a guess: ``"render"`` makes x̂0 = ``Conditioning.base`` + backbone output, the base
     being the latents of the Cache3D render with its holes filled (``render_base``), so the condition acts
@@ -184,6 +188,8 @@ class ModelConfig:
             raise ValueError(f"model config: prediction {kwargs['prediction']!r}; choose one of {PREDICTIONS}")
         if kwargs.get("default_base_fill") not in (None, "telea", "warp"):
             raise ValueError(f"model config: default_base_fill {kwargs['default_base_fill']!r}; choose 'telea' or 'warp'")
+        if kwargs.get("x_correct", "all") not in ("all", "holes"):
+            raise ValueError(f"model config: x_correct {kwargs['x_correct']!r}; choose 'all' or 'holes'")
         if kwargs.get("x_base", "none") not in X_BASES:
             raise ValueError(f"model config: x_base {kwargs['x_base']!r}; choose one of {X_BASES}")
         if kwargs.get("x_base", "none") != "none" and kwargs.get("prediction", "velocity") != "x":

@@ -199,6 +199,9 @@ class WorldStereoModel(nn.Module):
         out = bb.project_out(tokens, state)
         if self.config.prediction == "x":
             if base is not None:
+                if self.config.x_correct == "holes" and cond.base is not None:
+                    # coverage of each latent pixel by the render (1 on frame 0): corrections go to the holes
+                    out = out * (1 - cond.cond_mask.mean(1, keepdim=True).to(out.dtype))
                 out = out + base.to(out.dtype)
             out = velocity_from_x(noisy, out, timestep / self.config.scheduler.num_train_timesteps,
                                   self.config.x_sigma_min)
