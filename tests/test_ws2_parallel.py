@@ -85,6 +85,8 @@ def test_several_processes_are_refused_for_other_generators(tmp_path, monkeypatc
     monkeypatch.setenv("WORLD_SIZE", "2")
     res = CliRunner().invoke(app, ["generate", "object", "-o", str(tmp_path / "a"), "--generator", "warp"])
     assert res.exit_code == 2 and "only --generator ws2 splits its work across processes" in res.output
+    res = CliRunner().invoke(app, ["demo", "-o", str(tmp_path / "b")])
+    assert res.exit_code == 2 and "demo runs in one process" in res.output
 
 
 def test_uneven_splits_are_one_clear_line():

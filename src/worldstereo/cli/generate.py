@@ -253,6 +253,8 @@ def demo(
     if sample not in SPECS:
         raise UserError(f"--sample {sample!r} is not a bundled sample; choose one of {', '.join(SPECS)}")
     _check_options(max_side, frames, seed=seed, device=device)
+    if int(os.environ.get("WORLD_SIZE", "1")) > 1:
+        raise UserError("demo runs in one process; under torchrun use `generate --generator ws2`")
     RunDirectory.precheck(output_dir, resume=True)
     ws = WorldStereo.from_pretrained("warp" if generator == "warp" else "worldstereo-tiny", device=device,
                                      max_side=max_side)
