@@ -63,7 +63,7 @@ def report(
     run_dir: Path = typer.Argument(..., help="A run directory (holds run.json)."),
 ) -> None:
     """Write report.md and report.html (plan, frames, references, cache growth, timings, warnings) into a run."""
-    from ..pipelines.rundir import read_record
+    from ..runlayout import read_record
     from ..viewer.report import collect_warnings, write_report
     from ..viewer.rundata import load_run
 

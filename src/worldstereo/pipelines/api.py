@@ -24,6 +24,7 @@ from ..camera import (
     preset,
     scale_intrinsics,
 )
+from ..runlayout import INPUT_IMAGE
 from ..safepath import check_name
 from . import limits
 from .depth import DepthBackend, depth_backend
@@ -393,13 +394,13 @@ class WorldStereo:
             settings["frames"] = planner.n_frames
         with run_lock(output_dir):
             run = RunDirectory.open(output_dir, inputs, settings, resume=resume)
-            run.record.update({"input": prepared.record, "order": [t.name for t in plan]})
+            run.record.input, run.record.order = prepared.record, [t.name for t in plan]
             if state.plan_scales:  # presets brought nearer to stay clear of seen surfaces (1 = the paper's scale)
-                run.record["plan_scale"] = dict(state.plan_scales)
+                run.record.plan_scale = dict(state.plan_scales)
             if self.generator.untrained:
-                run.record.setdefault("warnings", []).append(
+                run.record.warnings.append(
                     f"the {self.generator.name} generator has untrained (random) weights: frames are not meaningful")
-            with atomic_path(run.path("input.png")) as tmp:
+            with atomic_path(run.path(INPUT_IMAGE)) as tmp:
                 import imageio.v3 as iio
 
                 iio.imwrite(tmp, (np.clip(state.image, 0, 1) * 255 + 0.5).astype(np.uint8), extension=".png")
@@ -407,4 +408,4 @@ class WorldStereo:
             runner = SceneRunner(self.generator, run, state, use_ggm, use_ssm, evaluator=prepared.evaluator, steps=steps,
                                  guidance=guidance, seed=seed, progress=progress)
             runner.run_all(planner or plan, on_done=on_trajectory_done)
-        return SceneRun(run.root, state, planner.chosen if planner else plan, run.record)
+        return SceneRun(run.root, state, planner.chosen if planner else plan, run.record.to_dict())
