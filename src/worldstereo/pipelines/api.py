@@ -34,7 +34,7 @@ from .panorama_depth import estimate_panorama
 from .inputs import InputError, check_panorama, load_image, resolve_intrinsics
 from .planner import AutoPlanner, PlanConfig
 from .rundir import RunDirectory, run_lock
-from .scene import Evaluator, ProgressCallback, SceneRun, SceneRunner
+from .runner import Evaluator, ProgressCallback, SceneRun, SceneRunner
 from .scene_state import SceneState, resize_depth, resize_image
 from .video import write_frames, write_video
 
