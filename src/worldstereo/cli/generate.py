@@ -7,7 +7,7 @@ from typing import Optional
 
 import typer
 
-from .app import Output, UserError, app, command, console
+from .app import Output, UserError, command, console
 
 
 def _check_options(max_side: int, frames: Optional[int], steps: Optional[int] = None, seed: int = 0,
@@ -115,7 +115,6 @@ def _ws2_estimate(model_dir: str, variant: str, base_model: Optional[str], size:
             **est.as_dict()}
 
 
-@command(app, "generate")
 def generate(
     out: Output,
     input: str = typer.Argument(..., help="An image, a panorama (--panorama), a sample folder or a bundled sample name."),
@@ -198,7 +197,6 @@ def generate(
     _show(out, _summary(run))
 
 
-@command(app, "demo")
 def demo(
     out: Output,
     output_dir: Path = typer.Option(Path("out/demo"), "-o", "--output", help="Output folder (resumed if it holds this demo)."),
@@ -262,3 +260,9 @@ def demo(
     else:
         console.print(f"look at: {page} (or `worldstereo view {output_dir}`), videos in "
                       f"{output_dir}/trajectories/*/video.mp4, the record in {output_dir}/run.json", highlight=False)
+
+
+def register(root: typer.Typer) -> None:
+    """Add the generate and demo commands to the root command (called once, from ``cli/__init__``)."""
+    command(root, "generate")(generate)
+    command(root, "demo")(demo)
