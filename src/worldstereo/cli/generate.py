@@ -16,7 +16,7 @@ def _check_options(max_side: int, frames: Optional[int], steps: Optional[int] = 
     from ..camera import load_trajectory
     from ..devices import resolve_device
     from ..pipelines import limits
-    from ..pipelines.api import trajectory_source
+    from ..pipelines.inputs import trajectory_source
     from ..safepath import check_name
 
     limits.check_max_side(max_side)
@@ -39,7 +39,7 @@ def _check_options(max_side: int, frames: Optional[int], steps: Optional[int] = 
 def _check_inputs(input: str, depth: Optional[Path], depth_model: Optional[str], fov: Optional[float],
                   intrinsics: Optional[Path], panorama: bool) -> None:
     """The input files, read once here so that a bad one is reported before the model loads."""
-    from ..pipelines.api import _sample_folder
+    from ..pipelines.inputs import sample_folder
     from ..pipelines.depth import depth_backend
     from ..pipelines.inputs import (
         check_panorama,
@@ -49,7 +49,7 @@ def _check_inputs(input: str, depth: Optional[Path], depth_model: Optional[str],
         resolve_intrinsics,
     )
 
-    if _sample_folder(input) is not None:
+    if sample_folder(input) is not None:
         return
     img = load_image(input)
     if panorama:

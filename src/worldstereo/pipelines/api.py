@@ -16,7 +16,6 @@ import numpy as np
 from ..atomic import atomic_path
 from ..camera import (
     PLAN_ORDER,
-    PRESETS,
     Cameras,
     CameraTrajectory,
     crop_intrinsics,
@@ -31,7 +30,8 @@ from .depth import DepthBackend, depth_backend
 from .generators import GENERATORS, Generator, build_generator
 from .exif import read_exif
 from .panorama_depth import estimate_panorama
-from .inputs import InputError, check_panorama, load_image, resolve_intrinsics
+from .inputs import (InputError, aspect_crop, check_panorama, load_image, resolve_intrinsics, sample_folder,
+                     trajectory_source)
 from .planner import AutoPlanner, PlanConfig
 from .rundir import RunDirectory, run_lock
 from .runner import Evaluator, ProgressCallback, SceneRun, SceneRunner
@@ -92,43 +92,6 @@ class SceneInput:
     record: dict
     evaluator: Optional[Evaluator] = None
     image_path: Optional[Path] = None
-
-
-def aspect_crop(h0: int, w0: int, h: int, w: int) -> tuple[int, int, int, int]:
-    """The centred crop ``(x0, y0, width, height)`` of an ``h0 x w0`` image with the aspect of ``h x w``
-    (to the nearest input pixel), so that resizing to the working size does not stretch the image."""
-    if w0 * h > h0 * w:  # input wider than the working size: crop the sides
-        wc, hc = min(w0, max(1, round(h0 * w / h))), h0
-    else:
-        wc, hc = w0, min(h0, max(1, round(w0 * h / w)))
-    return (w0 - wc) // 2, (h0 - hc) // 2, wc, hc
-
-
-def trajectory_source(t: Any) -> str:
-    """``"preset"`` for a preset name, ``"file"`` for a trajectory file; anything else is one clear error."""
-    if isinstance(t, CameraTrajectory):
-        return "object"
-    if isinstance(t, str) and t in PRESETS and not Path(t).exists():
-        return "preset"
-    p = Path(t)
-    if not p.exists() and p.suffix.lower() != ".json":
-        raise InputError(f"trajectory {str(t)!r}: neither a preset ({', '.join(PRESETS)}) nor a trajectory file; "
-                         "check the spelling or give a .json from `worldstereo trajectory make`")
-    return "file"
-
-
-def _sample_folder(x: Any) -> Optional[Path]:
-    """A bundled sample name or a sample folder (holds meta.json) -> its folder."""
-    if isinstance(x, np.ndarray):
-        return None
-    p = Path(x)
-    if p.is_dir() and (p / "meta.json").is_file():
-        return p
-    from ..data.samples import SPECS, samples_dir
-
-    if str(x) in SPECS and not p.exists():
-        return samples_dir() / str(x)
-    return None
 
 
 def _is_ws2_release(name: str) -> bool:
@@ -193,7 +156,7 @@ class WorldStereo:
         """Read and check the inputs, pick the working size, build the initial memories."""
         record: dict = {}
         evaluator = None
-        sample_dir = _sample_folder(image)
+        sample_dir = sample_folder(image)
         sample_depth = None
         image_path = None
         exif = None
