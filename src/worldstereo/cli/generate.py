@@ -9,7 +9,7 @@ from typing import Optional
 
 import typer
 
-from .app import Output, UserError, app, command, console
+from .app import Output, UserError, command, console
 
 
 def _check_options(max_side: int, frames: Optional[int], steps: Optional[int] = None, seed: int = 0,
@@ -18,7 +18,7 @@ def _check_options(max_side: int, frames: Optional[int], steps: Optional[int] = 
     from ..camera import load_trajectory
     from ..devices import resolve_device
     from ..pipelines import limits
-    from ..pipelines.api import trajectory_source
+    from ..pipelines.inputs import trajectory_source
     from ..safepath import check_name
 
     limits.check_max_side(max_side)
@@ -41,7 +41,7 @@ def _check_options(max_side: int, frames: Optional[int], steps: Optional[int] = 
 def _check_inputs(input: str, depth: Optional[Path], depth_model: Optional[str], fov: Optional[float],
                   intrinsics: Optional[Path], panorama: bool) -> None:
     """The input files, read once here so that a bad one is reported before the model loads."""
-    from ..pipelines.api import _sample_folder
+    from ..pipelines.inputs import sample_folder
     from ..pipelines.depth import depth_backend
     from ..pipelines.inputs import (
         check_panorama,
@@ -51,7 +51,7 @@ def _check_inputs(input: str, depth: Optional[Path], depth_model: Optional[str],
         resolve_intrinsics,
     )
 
-    if _sample_folder(input) is not None:
+    if sample_folder(input) is not None:
         return
     img = load_image(input)
     if panorama:
@@ -117,7 +117,6 @@ def _ws2_estimate(model_dir: str, variant: str, base_model: Optional[str], size:
             **est.as_dict()}
 
 
-@command(app, "generate")
 def generate(
     out: Output,
     input: str = typer.Argument(..., help="An image, a panorama (--panorama), a sample folder or a bundled sample name."),
@@ -230,7 +229,6 @@ def _rank_output(output_dir: Path, rank: int, resume: bool) -> tuple[Path, Optio
     return output_dir, scratch
 
 
-@command(app, "demo")
 def demo(
     out: Output,
     output_dir: Path = typer.Option(Path("out/demo"), "-o", "--output", help="Output folder (resumed if it holds this demo)."),
@@ -296,3 +294,9 @@ def demo(
     else:
         console.print(f"look at: {page} (or `worldstereo view {output_dir}`), videos in "
                       f"{output_dir}/trajectories/*/video.mp4, the record in {output_dir}/run.json", highlight=False)
+
+
+def register(root: typer.Typer) -> None:
+    """Add the generate and demo commands to the root command (called once, from ``cli/__init__``)."""
+    command(root, "generate")(generate)
+    command(root, "demo")(demo)

@@ -155,7 +155,7 @@ def evaluate(grid: VoxelGrid, traj: CameraTrajectory, cfg: PlanConfig, D: float)
         bad = int(np.argmax(path < need))
         return {**row, "accepted": False, "reason": f"camera {bad} or the segment to it leaves known free space "
                                                      f"(clearance {path[bad] / D:.3f} < {cfg.clearance} x depth)"}
-    with _quiet("worldstereo.camera.trajectories"):
+    with _quiet("worldstereo.camera.presets"):
         rough = check_smoothness(traj).rough_steps
     if rough:
         return {**row, "accepted": False, "reason": f"not smooth at steps {list(rough)[:5]}"}
