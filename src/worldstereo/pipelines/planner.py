@@ -5,9 +5,11 @@ memories hold (the input, the panorama's 27 views, each merged keyframe), with t
 Cache3D as its occupied voxels. Candidates -- the presets at several angles and pivots, and splines
 from the input camera to free-space waypoints -- are kept only when every camera and every
 segment between cameras keeps ``clearance`` in known free space, the motion is smooth
-(``check_smoothness``) and every scored view sees enough known surface for the generator to hold
-on to (``min_support``). The kept candidate whose views would uncover the most unknown voxels
-wins; planning stops at the budget or when the best gain is under ``min_gain``.
+(``check_smoothness``) and every scored view sees enough surface for the generator to hold on to
+(``min_support``): known surface, or what an earlier view of the same trajectory sees
+(``chained_support``). The kept candidate whose views would uncover the most new directions of
+unknown space, less those the trajectories already chosen look at, wins; planning stops at the
+budget or when the best gain is under ``min_gain``.
 
 Everything is a deterministic function of the scene state, so a resumed run that replays its
 finished trajectories re-plans exactly the same choices.
