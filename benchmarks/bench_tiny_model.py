@@ -35,7 +35,8 @@ stderr. Keys:
 - ``by_trajectory[setting][trajectory]``: psnr, ssim, psnr_disoccluded, psnr_revisited, sharpness.
 - ``margins_vs_warp[setting]``: setting minus warp on psnr, ssim, psnr_disoccluded.
 - ``memory_margins``: on psnr_revisited ``ggm_minus_none``, ``full_minus_ggm``,
-  ``dmd_minus_dmd_none``; the same pairs on consistency_psnr.
+  ``dmd_minus_dmd_none``; the same pairs on consistency_psnr (and _run_depth); ``dmd_minus_full``
+  (the 4-step generator against the 40-step teacher, both memories) on psnr, ssim, psnr_revisited.
 - ``timing_s_per_trajectory``: generator seconds per trajectory, 40-step CFG teacher (``euler``)
   vs the 4-step generator (``dmd``), median of ``--timing-repeats``, and ``speedup``.
 - ``demo``: per generator (``model``, ``warp``) the same image figures against the sample's truth
@@ -56,6 +57,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import statistics
 import sys
 import tempfile
@@ -297,8 +299,8 @@ def cached_scores(path: Path, key: dict, fn) -> dict:
         old = json.loads(path.read_text())
         if old.get("key") == key:
             return old["scores"]
-    scores = fn()
-    path.write_text(json.dumps({"key": key, "scores": scores}, default=float))
+    scores = clean(fn())
+    path.write_text(json.dumps({"key": key, "scores": scores}))
     return scores
 
 
@@ -325,6 +327,21 @@ def timing(ws: WorldStereo, folder: Path, trajectory: CameraTrajectory, repeats:
 
 
 # -- summaries -----------------------------------------------------------------------------------------
+def clean(x):
+    """JSON-safe: numpy scalars to Python, non-finite numbers to None (strict JSON has no NaN)."""
+    if isinstance(x, dict):
+        return {str(k): clean(v) for k, v in x.items()}
+    if isinstance(x, (list, tuple)):
+        return [clean(v) for v in x]
+    if isinstance(x, (float, np.floating)):
+        return float(x) if np.isfinite(x) else None
+    if isinstance(x, np.integer):
+        return int(x)
+    if isinstance(x, np.bool_):
+        return bool(x)
+    return x
+
+
 def mean(values):
     values = [float(v) for v in values if isinstance(v, (int, float, np.number)) and np.isfinite(v)]
     return float(np.mean(values)) if values else None
@@ -382,6 +399,9 @@ def margins(summary: dict) -> tuple[dict, dict]:
         if a in summary and b in summary:
             memory[f"{a}_minus_{b}"] = {k: _diff(summary[a].get(k), summary[b].get(k))
                                         for k in ("psnr_revisited", "consistency_psnr", "consistency_psnr_run_depth")}
+    if "dmd" in summary and "full" in summary:  # issue 14: the 4-step generator within 1 dB of the teacher
+        memory["dmd_minus_full"] = {k: _diff(summary["dmd"].get(k), summary["full"].get(k))
+                                    for k in ("psnr", "ssim", "psnr_revisited", "consistency_psnr")}
     return vs_warp, memory
 
 
@@ -502,6 +522,9 @@ def digest(result: dict) -> str:
         lines.append(f"margin vs warp  {s:9s} PSNR {f(m['psnr'])} dB  SSIM {f(m['ssim'], '{:+.3f}')}  "
                      f"disoccluded PSNR {f(m['psnr_disoccluded'])} dB")
     for k, m in result["memory_margins"].items():
+        if k == "dmd_minus_full":
+            lines.append(f"dmd vs teacher  {k:18s} PSNR {f(m['psnr'])} dB  revisited PSNR {f(m['psnr_revisited'])} dB")
+            continue
         lines.append(f"memory margin   {k:18s} revisited PSNR {f(m['psnr_revisited'])} dB  "
                      f"consistency PSNR {f(m['consistency_psnr'])} dB")
     t = result.get("timing_s_per_trajectory")
@@ -534,7 +557,7 @@ def main() -> None:
     unknown = [s for s in settings if s not in SETTINGS]
     if unknown:
         ap.error(f"--settings: unknown {unknown}; choose from {', '.join(SETTINGS)}")
-    torch.set_num_threads(2)
+    torch.set_num_threads(int(os.environ.get("OMP_NUM_THREADS") or 2))  # the 2-core target unless told
     root = Path(args.out or tempfile.mkdtemp(prefix="bench_tiny_"))
     model = WorldStereo.from_pretrained(args.model)
     gen = model.generator
@@ -590,7 +613,7 @@ def main() -> None:
     if args.sheet:
         write_sheet(Path(args.sheet), sheet_blocks(root, demo, folders[0] if folders else None, settings))
         result["sheet"] = args.sheet
-    text = json.dumps(result, default=float)
+    text = json.dumps(clean(result))
     (root / "bench_tiny_model.json").write_text(text)
     print(digest(result), file=sys.stderr)
     print(text)
