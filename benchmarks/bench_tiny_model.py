@@ -35,7 +35,8 @@ stderr. Keys:
 - ``by_trajectory[setting][trajectory]``: psnr, ssim, psnr_disoccluded, psnr_revisited, sharpness.
 - ``margins_vs_warp[setting]``: setting minus warp on psnr, ssim, psnr_disoccluded.
 - ``memory_margins``: on psnr_revisited ``ggm_minus_none``, ``full_minus_ggm``,
-  ``dmd_minus_dmd_none``; the same pairs on consistency_psnr (and _run_depth); ``dmd_minus_full``
+  ``dmd_minus_dmd_none``, and with the 4-step generator ``dmd_ggm_minus_dmd_none`` (GGM) and
+  ``dmd_minus_dmd_ggm`` (SSM on top); the same pairs on consistency_psnr (and _run_depth); ``dmd_minus_full``
   (the 4-step generator against the 40-step teacher, both memories) on psnr, ssim, psnr_revisited.
 - ``timing_s_per_trajectory``: generator seconds per trajectory, 40-step CFG teacher (``euler``)
   vs the 4-step generator (``dmd``), median of ``--timing-repeats``, and ``speedup``.
@@ -78,7 +79,8 @@ from worldstereo.pipelines.video import read_frames
 
 KINDS = ("object", "room", "outdoor")
 SETTINGS = {"none": (False, False, "euler"), "ggm": (True, False, "euler"), "full": (True, True, "euler"),
-            "dmd": (True, True, "dmd"), "dmd_none": (False, False, "dmd"), "warp": (True, True, None)}
+            "dmd": (True, True, "dmd"), "dmd_ggm": (True, False, "dmd"), "dmd_none": (False, False, "dmd"),
+            "warp": (True, True, None)}
 SWEEPS = (("right40", "right", 40.0), ("left40", "left", 40.0), ("right60", "right", 60.0), ("left60", "left", 60.0))
 DEFAULT_PLAN_PICK = ("orbit", "up")  # of WorldStereo.plan's default plan
 REVISIT = {"right60": 40.0, "left60": 40.0}  # frames turned at most this far re-show the 40° sweeps' views
@@ -395,7 +397,7 @@ def margins(summary: dict) -> tuple[dict, dict]:
             if s != "warp":
                 vs_warp[s] = {k: _diff(row.get(k), w.get(k)) for k in ("psnr", "ssim", "psnr_disoccluded")}
     memory = {}
-    for a, b in (("ggm", "none"), ("full", "ggm"), ("dmd", "dmd_none")):
+    for a, b in (("ggm", "none"), ("full", "ggm"), ("dmd", "dmd_none"), ("dmd_ggm", "dmd_none"), ("dmd", "dmd_ggm")):
         if a in summary and b in summary:
             memory[f"{a}_minus_{b}"] = {k: _diff(summary[a].get(k), summary[b].get(k))
                                         for k in ("psnr_revisited", "consistency_psnr", "consistency_psnr_run_depth")}
