@@ -263,7 +263,7 @@ def score_run(run_root: Path, gt: Optional[SyntheticGroundTruth], ws: WorldStere
         d = run_root / "trajectories" / name
         cams = load_trajectory(d / "cameras.json").cameras
         frames = read_frames(d / "frames").astype(np.float32) / 255.0
-        masks = read_masks(d / "mask.mp4")
+        masks = read_masks(d / "mask.mp4")[:, :frames.shape[1], :frames.shape[2]]  # mp4 pads odd sizes to even
         rec: dict = {"frames": len(frames), "grad_energy": gradient_energy(frames[1:])}
         if input_image is not None:
             rec["grad_energy_input"] = gradient_energy(input_image)
