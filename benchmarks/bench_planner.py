@@ -14,6 +14,8 @@ only when no candidate is admissible) and the same frames. Figures per plan:
 Prints one JSON line: per kind the means of both plans and the auto - default differences, and the
 units. Usage (docs/planning.md's table):
   python benchmarks/bench_planner.py --kinds room outdoor object --seeds 3 --max-side 64 --frames 9
+``--generator tiny`` runs the bundled model instead of ``warp``; ``--panorama`` starts from
+equirectangular samples rendered at the same scene's camera centre.
 """
 
 from __future__ import annotations
@@ -57,13 +59,17 @@ def visible(points: np.ndarray, cameras: Cameras, depth: np.ndarray, tol: float 
     return seen
 
 
-def unit(kind: str, seed: int, plan: str, side: int, frames: int, root: Path, mvs: bool) -> dict:
-    spec = SampleSpec(kind, seed, seed, 2 * side, round(2 * side * 9 / 16), fov_deg=65.0)
+def unit(kind: str, seed: int, plan: str, side: int, frames: int, root: Path, mvs: bool,
+         generator: str = "warp", panorama: bool = False) -> dict:
+    if panorama:  # an equirectangular sample from the scene's camera centre (the 27-view bank seeds free space)
+        spec = SampleSpec(kind, seed, seed, 4 * side, 2 * side, projection="equirectangular")
+    else:
+        spec = SampleSpec(kind, seed, seed, 2 * side, round(2 * side * 9 / 16), fov_deg=65.0)
     folder = root / f"{kind}{seed}" / "sample"
     if not (folder / "meta.json").is_file():
         write_sample(render_sample(spec, f"{kind}{seed}"), folder)
     truth = SyntheticGroundTruth.from_meta(json.loads((folder / "meta.json").read_text()))
-    ws = WorldStereo.from_pretrained("warp", max_side=side)
+    ws = WorldStereo.from_pretrained("warp" if generator == "warp" else "worldstereo-tiny", max_side=side)
     t0 = time.perf_counter()
     run = ws.generate_scene(str(folder), output_dir=root / f"{kind}{seed}" / plan, resume=False, n_frames=frames,
                             plan=plan, plan_config=PlanConfig(budget=4, min_gain=0.0) if plan == "auto" else None)
@@ -102,6 +108,9 @@ def main() -> None:
     ap.add_argument("--max-side", type=int, default=64)
     ap.add_argument("--frames", type=int, default=9)
     ap.add_argument("--mvs", action="store_true", help="also reconstruct each run with mvs and score it")
+    ap.add_argument("--generator", choices=("warp", "tiny"), default="warp",
+                    help="warp (no learning) or the bundled worldstereo-tiny (DMD, both memories)")
+    ap.add_argument("--panorama", action="store_true", help="equirectangular inputs (4*side x 2*side) instead of photos")
     args = ap.parse_args()
     torch.set_num_threads(1)
     units, summary = {}, {}
@@ -110,7 +119,8 @@ def main() -> None:
         for kind in args.kinds:
             for seed in range(args.seeds):
                 for plan in ("default", "auto"):
-                    units[f"{kind}/{seed}/{plan}"] = unit(kind, seed, plan, args.max_side, args.frames, Path(tmp), args.mvs)
+                    units[f"{kind}/{seed}/{plan}"] = unit(kind, seed, plan, args.max_side, args.frames, Path(tmp), args.mvs,
+                                                             args.generator, args.panorama)
     keys = ("free", "coverage", "f1", "completeness", "precision", "f1_mvs", "completeness_mvs")
     for kind in args.kinds:
         summary[kind] = {}

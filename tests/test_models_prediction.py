@@ -105,4 +105,6 @@ def test_tiny_v2_shapes_at_128px_13_frames():
             assert state.tokens.shape[1] == 13 * 8 * 8
             assert model(x0, torch.tensor([500.0]), cond).sample.shape == x0.shape
     preset = load_train_config("tiny-cpu")
-    assert preset.model == "tiny-v2" and preset.data.size == 128
+    assert preset.model == "tiny-v2" and preset.data.size == 128 and preset.data.base_fill == "telea"
+    v3 = load_train_config("tiny-cpu-v3")
+    assert v3.model == "tiny-v3" and v3.data.base_fill == "warp" and v3.stages["base"].steps == 1600

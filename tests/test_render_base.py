@@ -141,3 +141,29 @@ def test_holes_only_correction_keeps_the_covered_render():
         covered, holes = cond.cond_mask[:, :1] == 1, cond.cond_mask[:, :1] == 0
         d = (x0 - cond.base).abs()
         assert d[covered.expand_as(d)].max() < 1e-4 and d[holes.expand_as(d)].mean() > 1e-3
+
+
+def test_generator_keeps_every_covered_pixel_of_a_partly_covered_block():
+    """The pipeline's frames of a holes-only model equal the cache's render at every covered pixel, also
+    in a latent pixel (8×8 block) the render covers only in part, and are the model's in the holes."""
+    from worldstereo.camera import Cameras
+    from worldstereo.pipelines.generators.base import GenerationRequest
+    from worldstereo.pipelines.generators.model import ModelGenerator
+
+    with one_thread():
+        m = _small_v2()
+        m.config.x_correct = "holes"
+        torch.nn.init.normal_(m.backbone.transformer.proj_out.weight, std=0.05)  # a model that corrects a lot
+        n, s = 5, 64
+        K = np.array([[60.0, 0, 32], [0, 60.0, 32], [0, 0, 1]])
+        cams = Cameras(np.repeat(K[None], n, 0), np.repeat(np.eye(4)[None], n, 0), s, s)
+        rng = np.random.default_rng(0)
+        renders = rng.random((n, s, s, 3)).astype(np.float32)
+        masks = np.zeros((n, s, s), np.float32)
+        masks[1:, :, 45:] = 1  # columns 45-47 are covered pixels of a partly covered 8-px block
+        renders[masks > 0.5] = 0
+        req = GenerationRequest(renders[0], cams, renders, np.full((n, s, s), 2.0, np.float32), masks, seed=1)
+        frames = ModelGenerator(m, "tiny", sampler="euler").generate(req).frames
+        covered = masks[1:] < 0.5
+        np.testing.assert_array_equal(frames[1:][covered], renders[1:][covered])
+        assert np.abs(frames[1:, :, 48:] - frames[1:, :, 47:48]).mean() > 0.01  # the holes are painted

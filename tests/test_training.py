@@ -80,6 +80,26 @@ def test_stage_batches_have_the_conditions_of_their_stage(clips):
     assert not torch.equal(a.video, c.video) or not torch.equal(a.render, c.render)
 
 
+def test_warp_base_fill_is_the_warp_backends_frames(clips):
+    """``base_fill="warp"`` adds the render filled by the warp backend's own code (what the pipeline gives a
+    model released with ``default_base_fill="warp"``) and leaves the rest of the batch as it was."""
+    shards = ClipShards(clips)
+    plain = StageSampler(shards, "base", 5, seed=2).batch(4, 2)
+    warp = StageSampler(shards, "base", 5, seed=2, base_fill="warp").batch(4, 2)
+    assert plain.filled is None and warp.filled.shape == warp.video.shape
+    assert torch.equal(plain.video, warp.video) and torch.equal(plain.render, warp.render)
+    assert warp.to(torch.device("cpu")).filled is not None
+    covered = (warp.hole == 0).expand_as(warp.render).clone()
+    covered[:, :, 0] = False
+    # the render's pixels are kept (on 8 bits: warp's Telea pass quantises the frame it paints)
+    torch.testing.assert_close(warp.filled[covered], warp.render[covered], atol=0.5 / 255 + 1e-6, rtol=0)
+    assert torch.equal(warp.filled[:, :, 0], warp.video[:, :, 0])  # frame 0 is the condition image
+    holes = warp.hole[:, :, 1:] > 0.5
+    assert bool(holes.any()) and float(warp.filled[:, :, 1:][holes.expand(-1, 3, -1, -1, -1)].std()) > 0.01
+    with pytest.raises(ValueError, match="base_fill"):
+        StageSampler(shards, "base", 5, base_fill="blur")
+
+
 def test_resume_continues_the_same_loss_curve(clips, tmp_path):
     cfg = small_config(steps=4)
     ref = train_stage("base", cfg, clips, tmp_path / "whole")
@@ -132,7 +152,7 @@ def test_ddp_two_processes_keep_parameters_identical(clips, tmp_path):
 
 
 def test_configs_and_cli_errors(tmp_path):
-    for name in ("tiny-cpu", "tiny-cpu-v1", "tiny-gpu", "full-8gpu"):
+    for name in ("tiny-cpu", "tiny-cpu-v3", "tiny-cpu-v1", "tiny-gpu", "full-8gpu"):
         cfg = load_train_config(name)
         assert TrainConfig.from_dict(json.loads(json.dumps(cfg.to_dict()))) == cfg
     bad = tmp_path / "bad.json"

@@ -257,6 +257,18 @@ def tiny_v2_config() -> ModelConfig:
     return cfg
 
 
+def tiny_v3_config() -> ModelConfig:
+    """``tiny-v2`` trained the way it is run: the base is the render with the ``warp`` backend's fills
+    (``default_base_fill="warp"``: fills carried from frame to frame, so a later frame's hole shows what an
+    earlier frame painted) and the backbone's corrections go only where the render leaves a latent pixel
+    uncovered (``x_correct="holes"``), in training as at inference (v2 learned to correct per-frame Telea
+    fills over every pixel and was released with these two settings). Tried, not shipped: trained on the
+    holes alone it paints them with textured 8×8 blocks that score below the smooth fills (MODEL_CARD.md)."""
+    cfg = tiny_v2_config()
+    cfg.name, cfg.x_correct, cfg.default_base_fill = "tiny-v3", "holes", "warp"
+    return cfg
+
+
 def wan21_i2v_14b_config(model_dir: str | None = None) -> ModelConfig:
     """Shapes of the public Wan2.1-I2V-14B (480p) with the paper's branch sizes.
 
@@ -279,7 +291,7 @@ def wan21_i2v_14b_config(model_dir: str | None = None) -> ModelConfig:
     )
 
 
-CONFIGS = {"tiny": tiny_config, "tiny-v2": tiny_v2_config, "wan2.1-i2v-14b": wan21_i2v_14b_config}
+CONFIGS = {"tiny": tiny_config, "tiny-v2": tiny_v2_config, "tiny-v3": tiny_v3_config, "wan2.1-i2v-14b": wan21_i2v_14b_config}
 
 
 def get_config(name: str) -> ModelConfig:

@@ -30,6 +30,7 @@ from ..camera import Cameras, plucker_rays
 from ..data.augment import augment_extra_views
 from ..data.datasets import INDEX_VERSION
 from ..geometry import PointCloud, depth_to_points, render_points
+from ..pipelines.generators.warp import warp_fill
 from ..memory.pointmaps import BOUNDS_QUANTILE, encode_xyz
 
 GLOBAL_STAGES = ("ggm", "ssm")
@@ -60,6 +61,7 @@ class Batch:
     plucker: torch.Tensor  # (B, 6, F, H, W)
     ssm: Optional[SSMBatch] = None
     pose: Optional[PoseBatch] = None
+    filled: Optional[torch.Tensor] = None  # (B, 3, F, H, W): the render with the warp backend's fills
 
     def to(self, device: torch.device, dtype: torch.dtype = torch.float32) -> "Batch":
         def mv(x: torch.Tensor) -> torch.Tensor:
@@ -70,7 +72,8 @@ class Batch:
                                                      self.ssm.valid.to(device))
         pose = None if self.pose is None else PoseBatch(mv(self.pose.X11), mv(self.pose.Xf1), mv(self.pose.Xff),
                                                         self.pose.valid.to(device))
-        return Batch(mv(self.video), mv(self.render), mv(self.hole), mv(self.plucker), ssm, pose)
+        return Batch(mv(self.video), mv(self.render), mv(self.hole), mv(self.plucker), ssm, pose,
+                     None if self.filled is None else mv(self.filled))
 
 
 class ClipShards:
@@ -124,7 +127,11 @@ class StageSampler:
 
     def __init__(self, shards: ClipShards, stage: str, num_frames: int, seed: int = 0, pair_stride: int = 4,
                  latent_factor: int = 4, temporal_factor: int = 1, extra_views: tuple[int, int] = (1, 3),
-                 frame_dropout: float = 0.3, reference_dropout: float = 0.1, max_stride: int = 3):
+                 frame_dropout: float = 0.3, reference_dropout: float = 0.1, max_stride: int = 3,
+                 base_fill: Optional[str] = None):
+        if base_fill not in (None, "telea", "warp"):
+            raise ValueError(f"training data: base_fill {base_fill!r}; choose 'telea' or 'warp'")
+        self.base_fill = base_fill
         self.shards, self.stage, self.n = shards, stage, int(num_frames)
         self.seed, self.pair_stride, self.s, self.tf = seed, pair_stride, latent_factor, temporal_factor
         self.extra_views, self.frame_dropout, self.reference_dropout = extra_views, frame_dropout, reference_dropout
@@ -142,7 +149,8 @@ class StageSampler:
                            *(torch.stack([it["ssm"][k] for it in items]) for k in ("references", "tar_pm", "ref_pm", "valid")))
         if "pose" in items[0]:
             pose = PoseBatch(*(torch.stack([it["pose"][k] for it in items]) for k in ("X11", "Xf1", "Xff", "valid")))
-        return Batch(video, render, hole, plucker, ssm, pose)
+        filled = torch.stack([it["filled"] for it in items]) if "filled" in items[0] else None
+        return Batch(video, render, hole, plucker, ssm, pose, filled)
 
     # -- one sample -----------------------------------------------------------------------------------
     def sample(self, rng: np.random.Generator) -> dict:
@@ -175,6 +183,9 @@ class StageSampler:
             "hole": _chw(ren.mask.numpy()),
             "plucker": plucker_rays(cams, h, w).permute(1, 0, 2, 3).contiguous(),
         }
+        if self.base_fill == "warp":  # the fill the pipeline gives a render-based model (default_base_fill)
+            filled = warp_fill(frames[idx[0]], ren.rgb.numpy(), ren.depth.numpy(), ren.mask.numpy(), cams)[0]
+            out["filled"] = _chw(filled)
         if self.stage == "ssm":
             out["ssm"] = self._ssm(rng, clip, frames, depth, all_cams, idx, cloud)
         if self.stage == "pose":

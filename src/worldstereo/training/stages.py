@@ -31,7 +31,7 @@ def freeze(module: Optional[nn.Module], trainable: bool = False) -> None:
 def conditioning(model: WorldStereoModel, batch: Batch, camera: bool, ssm: bool) -> Conditioning:
     """Wan I2V condition from frame 0, plus the camera-branch and SSM inputs when asked for."""
     cond = Conditioning(*model.image_condition(batch.video[:, :, 0], batch.video.shape[2]))
-    model.add_render_base(cond, batch.render, batch.hole, batch.video[:, :, 0])
+    model.add_render_base(cond, batch.render, batch.hole, batch.video[:, :, 0], batch.filled)
     if camera:
         cond.camera = model.camera_condition(batch.render, batch.hole, batch.plucker)
     if ssm and batch.ssm is not None:

@@ -251,7 +251,8 @@ def train_stage(stage: str, config: TrainConfig, data: str | Path, output: str |
     sampler = StageSampler(shards, stage, scfg.num_frames or cfg_model.num_frames, seed=config.seed + 7919 * STAGES.index(stage),
                            pair_stride=cfg_model.ssm.pair_stride, latent_factor=model.codec.spatial_factor,
                            temporal_factor=model.codec.temporal_factor, extra_views=scfg.extra_views,
-                           frame_dropout=scfg.frame_dropout, reference_dropout=scfg.reference_dropout)
+                           frame_dropout=scfg.frame_dropout, reference_dropout=scfg.reference_dropout,
+                           base_fill=config.data.base_fill if cfg_model.x_base == "render" else None)
     if rank == 0:
         atomic_write_json(root / "config.json", {"stage": stage, "steps": total, "world_size": world,
                                                  "trainable_parameters": n_trainable, "train_config": config.to_dict()})

@@ -185,6 +185,12 @@ class ModelGenerator(Generator):
         video = m.codec.decode(latents)[0].float().clamp(0, 1).permute(1, 2, 3, 0).cpu().numpy()
         frames = video[:n].astype(np.float32)
         frames[0] = request.image  # frame 0 is the condition image itself
+        if m.config.x_base == "render" and m.config.x_correct == "holes":
+            # the holes-only rule at pixel precision: a latent pixel the render covers only in part is
+            # corrected as a whole (an 8×8 block at tiny scale), so the covered pixels of that block are put
+            # back to the cache's render, exactly as warp shows them
+            covered = np.asarray(request.masks, np.float32).reshape(n, h, w, 1) < 0.5
+            frames[1:] = np.where(covered[1:], np.asarray(request.renders, np.float32)[1:], frames[1:])
         info = {"sampler": self.sampler, "steps": steps, **({"base_fill": self.base_fill} if m.config.x_base == "render" else {}),
                 "ssm_pairs": 0 if cond.ssm is None else int(len(cond.ssm.target_frames))}
         if m.config.x_base == "render":

@@ -18,6 +18,7 @@ from typing import Optional
 import cv2
 import numpy as np
 
+from ...camera import Cameras
 from ...geometry import PointCloud, depth_to_points, render_points
 from .base import GenerationRequest, GenerationResult, Generator, Progress
 
@@ -77,36 +78,48 @@ def merge_confidence(hole: np.ndarray) -> np.ndarray:
     return np.where(~hole, COPY_CONFIDENCE, np.where(dist <= FILL_REACH, FILL_CONFIDENCE, 0.0)).astype(np.float32)
 
 
+def warp_fill(image: np.ndarray, renders: np.ndarray, render_depth: np.ndarray, masks: np.ndarray, cams: Cameras,
+              progress: Optional[Progress] = None) -> tuple[np.ndarray, np.ndarray, int]:
+    """The warp baseline's frames: image (H, W, 3) the first frame, renders (N, H, W, 3), render_depth
+    (N, H, W), masks (N, H, W) (> 0.5 = hole) of the cache at ``cams`` -> (frames (N, H, W, 3), depth
+    (N, H, W), number of fill points). Frame by frame, a hole is first taken from the fills of earlier
+    frames (a scratch cloud, re-rendered), and what is left is Telea-inpainted and unprojected with
+    :func:`inpaint_depth` into that cloud. Training uses it too, so a model that corrects this fill
+    learns on the fill it is given at inference."""
+    n, h, w = len(cams), cams.height, cams.width
+    frames = np.zeros((n, h, w, 3), np.float32)
+    depth = np.zeros((n, h, w), np.float32)
+    fills: Optional[PointCloud] = None
+    for i in range(n):
+        rgb, d, hole = np.array(renders[i], np.float32), np.array(render_depth[i], np.float32), masks[i] > 0.5
+        if fills is not None:
+            extra = render_points(fills, cams[i], h, w)
+            take = hole & (extra.mask[0].numpy() < 0.5)
+            rgb[take] = extra.rgb[0].numpy()[take]
+            d[take] = extra.depth[0].numpy()[take]
+            hole = hole & ~take
+        d = inpaint_depth(d, hole)
+        if i == 0:  # the first frame is the input image itself; only its depth needs filling
+            rgb = np.array(image, np.float32)
+        elif hole.any():
+            rgb = inpaint(rgb, hole)
+            new = depth_to_points(np.where(hole, d, 0.0).astype(np.float32), cams[i], rgb,
+                                  edge_threshold=None, far_contract=None)
+            fills = new if fills is None else PointCloud.concat([fills, new])
+        frames[i], depth[i] = rgb, d
+        if progress is not None:
+            progress(i + 1, n, "frame")
+    return frames, depth, 0 if fills is None else len(fills)
+
+
 class WarpGenerator(Generator):
     """Cache render + inpainting, temporally consistent through a scratch cloud of fills."""
 
     name = "warp"
 
     def generate(self, request: GenerationRequest, progress: Optional[Progress] = None) -> GenerationResult:
-        cams = request.cameras
-        n, h, w = len(cams), cams.height, cams.width
-        frames = np.zeros((n, h, w, 3), np.float32)
-        depth = np.zeros((n, h, w), np.float32)
+        frames, depth, n_fill = warp_fill(request.image, request.renders, request.render_depth, request.masks,
+                                          request.cameras, progress)
         confidence = np.stack([merge_confidence(m > 0.5) for m in request.masks])
-        fills: Optional[PointCloud] = None
-        for i in range(n):
-            rgb, d, hole = request.renders[i].copy(), request.render_depth[i].copy(), request.masks[i] > 0.5
-            if fills is not None:
-                extra = render_points(fills, cams[i], h, w)
-                take = hole & (extra.mask[0].numpy() < 0.5)
-                rgb[take] = extra.rgb[0].numpy()[take]
-                d[take] = extra.depth[0].numpy()[take]
-                hole = hole & ~take
-            d = inpaint_depth(d, hole)
-            if i == 0:  # the first frame is the input image itself; only its depth needs filling
-                rgb = request.image.copy()
-            elif hole.any():
-                rgb = inpaint(rgb, hole)
-                new = depth_to_points(np.where(hole, d, 0.0).astype(np.float32), cams[i], rgb,
-                                      edge_threshold=None, far_contract=None)
-                fills = new if fills is None else PointCloud.concat([fills, new])
-            frames[i], depth[i] = rgb, d
-            if progress is not None:
-                progress(i + 1, n, "frame")
-        return GenerationResult(frames, depth, "warp", {"fill": "opencv-telea", "fill_points": 0 if fills is None else len(fills)},
+        return GenerationResult(frames, depth, "warp", {"fill": "opencv-telea", "fill_points": n_fill},
                                 confidence=confidence, derived=True)
