@@ -47,6 +47,10 @@ class ReconstructionConfig:
     """Marching-cubes grid cells along the longest side of the scene box."""
     neural_learning_rate: float = 1e-2
     """Adam learning rate of the grid features and the MLP."""
+    neural_convergence_tol: float = 0.01
+    """Stop the fit before ``neural_iterations`` once it has converged: when the mean loss of 100 steps
+    improves by less than this fraction over the best so far, the learning rate is cut to 0.3x; at the
+    third such plateau the fit stops (0 = always run every iteration)."""
     neural_eikonal_weight: float = 0.05
     """Weight of the eikonal term (|grad SDF| = 1)."""
     neural_depth_weight: float = 1.0

@@ -16,7 +16,6 @@ With the defaults of ``ReconstructionConfig`` (8 samples per ray) one step of 81
 from __future__ import annotations
 
 import logging
-import os
 import time
 from typing import Callable, Optional
 
@@ -75,6 +74,31 @@ def _ray_samples(dep, o, d, near, far, band: Band, trunc: float, S: int):
     return t_prior.clamp_min(1e-3).sort(1).values, keep
 
 
+class _Plateau:
+    """Reduce-on-plateau over windows of ``window`` steps (see ``neural_convergence_tol``): ``factor``
+    scales the learning rate; ``update`` is true once the fit has plateaued ``stops`` times."""
+
+    def __init__(self, tol: float, window: int = 100, cut: float = 0.3, stops: int = 3):
+        self.tol, self.window, self.cut, self.stops = tol, window, cut, stops
+        self.factor, self.best, self.count, self.sum, self.plateaus = 1.0, float("inf"), 0, 0.0, 0
+
+    def update(self, loss: float) -> bool:
+        if self.tol <= 0:
+            return False
+        self.sum += loss
+        self.count += 1
+        if self.count < self.window:
+            return False
+        mean, self.sum, self.count = self.sum / self.window, 0.0, 0
+        if mean < self.best * (1 - self.tol):
+            self.best = mean
+            return False
+        self.best = min(self.best, mean)
+        self.plateaus += 1
+        self.factor *= self.cut
+        return self.plateaus >= self.stops
+
+
 def fit_neural_surface(
     frames: np.ndarray, cams: Cameras, depth: np.ndarray, voxel: float, cfg: ReconstructionConfig,
     progress: Optional[Callable[[int, int], None]] = None, seed: int = 0,
@@ -91,7 +115,7 @@ def fit_neural_surface(
     lo, hi = lo - pad, hi + pad
     trunc = 4.0 * voxel
     field = SDFField(lo, hi, cfg.neural_grid_levels, cfg.neural_grid_base).to(device)
-    band = Band(pts, lo, hi, float(os.environ.get("BR", "1")) * trunc, max(voxel, float((hi - lo).max()) / 256), device)
+    band = Band(pts, lo, hi, trunc, max(voxel, float((hi - lo).max()) / 256), device)
     opt = _optimizer(field, cfg.neural_learning_rate, device)
 
     o_all, d_all = _rays(cams)
@@ -102,10 +126,14 @@ def fit_neural_surface(
     box_far = float(np.linalg.norm(hi - lo))
     S, B, iters = cfg.neural_samples_per_ray, cfg.neural_batch_size, cfg.neural_iterations
     n_eik = max(B // 8, 64)
+    n_surf = max(B // 2, 64)
+    P = torch.as_tensor(pts, dtype=torch.float32)
     t_start = time.perf_counter()
+    plateau = _Plateau(cfg.neural_convergence_tol)
+    it = -1
     for it in range(iters):
         for group in opt.param_groups:  # log-linear decay to a tenth: large steps first, then settle
-            group["lr"] = cfg.neural_learning_rate * 0.1 ** (it / max(iters, 1))
+            group["lr"] = cfg.neural_learning_rate * 0.1 ** (it / max(iters, 1)) * plateau.factor
         idx = torch.randint(0, len(O), (B,), generator=gen).sort().values
         o, d, rgb, dep = O[idx].to(device), D[idx].to(device), RGB[idx].to(device), DEP[idx].to(device)
         t0, t1 = box_interval(o, d, field.lo, field.hi)
@@ -118,8 +146,11 @@ def fit_neural_surface(
         x = (o[:, None] + d[:, None] * t[..., None]).reshape(-1, 3)
         pick = torch.randint(0, len(x), (n_eik // 2,), generator=gen).to(device)
         eik_x = torch.cat([x[pick], band.uniform(n_eik - n_eik // 2, device)])
-        sdf_all, rgb_all = field(torch.cat([x, fd_points(eik_x, 0.5 * voxel)]))
+        # SDF = 0 on depth points (main's surface term: it pins the zero level set between rays' samples)
+        surf = P[torch.randint(0, len(P), (n_surf,), generator=gen)].to(device)
+        sdf_all, rgb_all = field(torch.cat([x, surf, fd_points(eik_x, 0.5 * voxel)]))
         sdf, rgb_s = sdf_all[:R * S].reshape(R, S), rgb_all[:R * S].reshape(R, S, 3)
+        l_surf = sdf_all[R * S:R * S + n_surf].abs().mean()
         col, rdep, _ = neus_render(sdf, rgb_s, t, field.log_s.exp() * 10)
         loss = (col - rgb).abs().mean()
         has = dep > 0
@@ -130,20 +161,24 @@ def fit_neural_surface(
             free = has[:, None] & (tgt >= trunc)
             l_sdf = (sdf - tgt)[band_s].abs().mean() if band_s.any() else sdf.sum() * 0
             l_free = F.relu(trunc - sdf)[free].mean() if free.any() else sdf.sum() * 0
-            if os.environ.get("BEHIND"):
-                behind = has[:, None] & (tgt <= -trunc)
-                l_free = l_free + (F.relu(sdf)[behind].mean() if behind.any() else sdf.sum() * 0)
             l_dep = ((rdep[has] - dep[has]).abs() / dep[has]).mean()
             loss = loss + cfg.neural_depth_weight * ((l_sdf + l_free) / trunc * 0.1 + l_dep)
-        grad = fd_gradient(sdf_all[R * S:], 0.5 * voxel)
+        loss = loss + cfg.neural_depth_weight * l_surf / trunc * 0.1
+        grad = fd_gradient(sdf_all[R * S + n_surf:], 0.5 * voxel)
         loss = loss + cfg.neural_eikonal_weight * ((grad.norm(dim=-1) - 1) ** 2).mean()
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
+        if plateau.update(loss.item()):
+            log.info("neural surface: converged after %d of %d iterations", it + 1, iters)
+            if progress:
+                progress(iters, iters)
+            break
         if progress and (it % 20 == 0 or it == iters - 1):
             progress(it + 1, iters)
         if it % 500 == 0:
             log.debug("neural it %d loss %.4f", it, loss.item())
+    iters = it + 1
     t_fit = time.perf_counter() - t_start
     mesh = mesh_sdf(field, band, lo, hi, cfg.neural_mesh_resolution, voxel, device)
     log.info("neural surface: %d vertices, %d faces (fit %.1f s = %.1f it/s, mesh %.1f s)", len(mesh.vertices),
