@@ -132,8 +132,8 @@ def fit_neural_surface(
     plateau = _Plateau(cfg.neural_convergence_tol)
     it = -1
     for it in range(iters):
-        for group in opt.param_groups:  # log-linear decay to a tenth: large steps first, then settle
-            group["lr"] = cfg.neural_learning_rate * 0.1 ** (it / max(iters, 1)) * plateau.factor
+        for group in opt.param_groups:  # cut on plateaus only (a decay over ``iters`` starved short fits)
+            group["lr"] = cfg.neural_learning_rate * plateau.factor
         idx = torch.randint(0, len(O), (B,), generator=gen).sort().values
         o, d, rgb, dep = O[idx].to(device), D[idx].to(device), RGB[idx].to(device), DEP[idx].to(device)
         t0, t1 = box_interval(o, d, field.lo, field.hi)
