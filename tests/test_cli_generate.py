@@ -110,7 +110,7 @@ def test_resolution_not_multiple_of_model_factor_is_resized_with_notice(caplog):
 
 def test_aspect_crop_and_intrinsics_follow_the_pixels():
     from worldstereo.camera import crop_intrinsics, intrinsics_from_fov, scale_intrinsics
-    from worldstereo.pipelines.api import aspect_crop
+    from worldstereo.pipelines.inputs import aspect_crop
 
     assert aspect_crop(300, 451, 56, 80) == (11, 0, 429, 300)
     assert aspect_crop(288, 512, 36, 64) == (0, 0, 512, 288)  # same aspect: nothing cropped

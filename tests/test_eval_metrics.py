@@ -223,3 +223,19 @@ def test_masked_scores_split_visible_and_disoccluded(rng):
     s = masked_scores(gen, gt, hole)
     assert s["psnr_visible"] == float("inf") and s["psnr_disoccluded"] < 15
     assert s["disoccluded_share"] == pytest.approx(12 / 32)
+
+
+def test_gradient_energy_constant_ramp_and_noise(rng):
+    from worldstereo.eval import gradient_energy
+
+    assert gradient_energy(np.full((2, 16, 20, 3), 0.4)) == 0.0
+    yy, xx = np.mgrid[0:16, 0:20].astype(np.float64)
+    a, b = 0.01, 0.03
+    ramp = np.repeat((a * xx + b * yy)[..., None], 3, -1)
+    assert gradient_energy(ramp) == pytest.approx(a**2 + b**2, rel=1e-12)
+    assert gradient_energy(np.stack([ramp, ramp])) == pytest.approx(a**2 + b**2, rel=1e-12)
+    # per-pixel noise of variance s2: each difference has variance 2 s2, two directions -> 4 s2
+    noise = rng.uniform(0, 1, (4, 64, 64, 3))
+    assert gradient_energy(noise) == pytest.approx(4 / 12, rel=0.05)
+    with pytest.raises(ValueError):
+        gradient_energy(np.zeros((1, 5, 3)))

@@ -187,7 +187,7 @@ def test_compiled_path_skips_only_blocks_that_draw_nothing():
     """The kernel skips blocks of points whose bounding box cannot pass the per-point test; small
     boxes straddling each frustum plane (within a pixel, or by the near/far plane) check that the
     skip is conservative: a skipped box has no point that the per-point test keeps."""
-    from worldstereo.geometry import render_cpu
+    from worldstereo.geometry import render_cpu_project
 
     rng = np.random.default_rng(0)
     H, W, r, near, far = 30, 40, 2.0, 0.5, 9.0
@@ -216,8 +216,8 @@ def test_compiled_path_skips_only_blocks_that_draw_nothing():
         pts = (centre + rng.uniform(-1, 1, (4096, 3)) * rng.uniform(0.0005, 0.02, 3)).astype(f32)
         box = np.r_[pts.min(0), pts.max(0)].astype(np.float64)
         px, py, pz = (np.ascontiguousarray(pts[:, i]) for i in range(3))
-        render_cpu._project_block(px, py, pz, R, t, K, f32(near), f32(far), f32(-r), f32(W + r), f32(H + r), *buf)
-        if not render_cpu._block_visible(box, R, t, K, near, far, r, W, H):
+        render_cpu_project._project_block(px, py, pz, R, t, K, f32(near), f32(far), f32(-r), f32(W + r), f32(H + r), *buf)
+        if not render_cpu_project._block_visible(box, R, t, K, near, far, r, W, H):
             skipped += 1
             assert not buf[3].any(), f"trial {trial}: a skipped block had a drawable point"
     assert skipped > 60

@@ -188,3 +188,44 @@ def test_cli_generate_refuses_auto_with_trajectories(tmp_path):
     res = CliRunner().invoke(app, ["generate", "room", "-o", str(tmp_path / "r"), "--plan", "auto", "-t", "orbit",
                                    "--generator", "warp"])
     assert res.exit_code == 2 and "--plan auto chooses its own trajectories" in res.output
+
+
+def _coverage(truth, surf: np.ndarray, cams: Cameras) -> float:
+    """Share of true surface points (run frame) seen unoccluded by some camera standing in true free space."""
+    free = truth.scene.is_free(cams.transformed(truth.ours_from_scene).centers, 0.05)
+    cams = cams[np.flatnonzero(free)]
+    _, depth = truth.render(cams)
+    seen = np.zeros(len(surf), bool)
+    for i in range(len(cams)):
+        T, K = cams.cam_from_world[i], cams.K[i]
+        x = surf @ T[:3, :3].T + T[:3, 3]
+        z = np.where(x[:, 2] > 1e-6, x[:, 2], np.inf)
+        u, v = K[0, 0] * x[:, 0] / z + K[0, 2], K[1, 1] * x[:, 1] / z + K[1, 2]
+        ok = np.isfinite(z) & (u >= 0) & (u < cams.width) & (v >= 0) & (v < cams.height)
+        d = np.zeros(len(surf))
+        d[ok] = depth[i, v[ok].astype(int), u[ok].astype(int)]
+        seen |= ok & (d > 0) & (np.abs(d - z) <= 0.03 * z)
+    return float(seen.mean())
+
+
+def test_auto_plan_covers_at_least_what_the_default_plan_covers(room_state):
+    """The planner alone (no generation between steps, so the memories do not grow): its four choices
+    see at least as much of the bundled room's true surface as the paper's plan, all in free space."""
+    from worldstereo.data.samples import load_sample
+    from worldstereo.eval import SyntheticGroundTruth
+
+    truth = SyntheticGroundTruth.from_meta(load_sample("room").meta)
+    surf = truth.scene.sample_surface(1500, seed=0).points
+    surf = surf @ truth.ours_from_scene[:3, :3].T + truth.ours_from_scene[:3, 3]
+    ws = WorldStereo.from_pretrained("warp", max_side=48)
+    planner = AutoPlanner(room_state, 5, PlanConfig(budget=4, min_gain=0.0))
+    while planner.next() is not None:
+        pass
+    assert len(planner.chosen) == 4
+    start = room_state.observers[0]
+    auto = Cameras.concat([start] + [t.cameras for t in planner.chosen])
+    default = Cameras.concat([start] + [t.cameras for t in ws.plan(room_state, None, 5)])
+    assert truth.scene.is_free(auto.transformed(truth.ours_from_scene).centers, 0.05).all()
+    assert _coverage(truth, surf, auto) >= _coverage(truth, surf, default)
+    # later choices do not re-film what earlier ones looked at
+    assert len({t.name.split("-", 1)[1] for t in planner.chosen}) == 4

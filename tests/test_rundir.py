@@ -29,7 +29,7 @@ def test_done_requires_intact_files(tmp_path):
     run.finish("orbit", [f], {"psnr": 20.0})
     assert run.is_done("orbit")
     reopened = RunDirectory.open(tmp_path / "run", _inputs(tmp_path), {}, resume=True)
-    assert reopened.is_done("orbit") and reopened.record["trajectories"]["orbit"]["psnr"] == 20.0
+    assert reopened.is_done("orbit") and reopened.record.trajectories["orbit"].info["psnr"] == 20.0
     f.write_text('{"tampered": 1}')
     assert not reopened.is_done("orbit")
     f.unlink()
@@ -41,7 +41,7 @@ def test_restart_clears_a_partial_trajectory(tmp_path):
     d = run.start("up")
     (d / "half.png").write_bytes(b"\x89PNG half")
     d = run.start("up")
-    assert list(d.iterdir()) == [] and run.record["trajectories"]["up"]["status"] == "running"
+    assert list(d.iterdir()) == [] and run.record.trajectories["up"].status == "running"
 
 
 def test_existing_run_needs_resume_and_same_inputs(tmp_path):
@@ -71,3 +71,29 @@ def test_refuses_foreign_or_unwritable_folder(tmp_path):
             RunDirectory.open(target, _inputs(tmp_path), {})
     finally:
         os.chmod(ro, 0o700)
+
+
+def test_run_record_round_trips_and_keeps_unknown_keys(tmp_path):
+    from worldstereo.runlayout import RunRecord, read_record
+
+    run = RunDirectory.open(tmp_path / "run", _inputs(tmp_path), {"steps": 4})
+    d = run.start("orbit")
+    (d / "cameras.json").write_text("{}")
+    run.finish("orbit", [d / "cameras.json"], {"psnr": 20.0, "frames": 9})
+    on_disk = json.loads((tmp_path / "run" / "run.json").read_text())
+    on_disk["future_key"] = {"x": 1}
+    assert RunRecord.from_dict(on_disk).to_dict() == on_disk
+    rec = read_record(tmp_path / "run")
+    assert set(rec.trajectories["orbit"].files) == {"trajectories/orbit/cameras.json"} and rec.order == ["orbit"]
+    assert rec.trajectories["orbit"].info == {"psnr": 20.0, "frames": 9}
+    with pytest.raises(RunError, match="trajectories"):
+        RunRecord.from_dict({**on_disk, "trajectories": []})
+
+
+def test_layout_names_the_files_of_design_6(tmp_path):
+    from worldstereo.runlayout import RunLayout
+
+    lay = RunLayout(tmp_path)
+    assert lay.record == tmp_path / "run.json" and lay.bank == tmp_path / "memory" / "bank.json"
+    t = lay.trajectory("orbit")
+    assert t.video == tmp_path / "trajectories" / "orbit" / "video.mp4" and t.depth.name == "depth.npz"

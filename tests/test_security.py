@@ -8,7 +8,8 @@ import pytest
 from typer.testing import CliRunner
 
 from worldstereo.cli import app
-from worldstereo.pipelines.rundir import RunDirectory, RunError, read_record
+from worldstereo.pipelines.rundir import RunDirectory, RunError
+from worldstereo.runlayout import read_record
 from worldstereo.safepath import UnsafeNameError, UnsafePathError, check_name, inside, remove_tree
 
 FAST = ["--generator", "warp", "--max-side", "48", "--frames", "3", "--quiet"]
@@ -130,7 +131,7 @@ def test_resume_on_a_wrong_shaped_record_deletes_nothing(tmp_path, finished_run,
 
 def test_a_good_record_validates(finished_run):
     rec = read_record(finished_run)
-    assert rec["trajectories"]["orbit"]["status"] == "done"
+    assert rec.trajectories["orbit"].status == "done"
 
 
 @pytest.mark.parametrize("args, message", [

@@ -132,7 +132,7 @@ def test_ddp_two_processes_keep_parameters_identical(clips, tmp_path):
 
 
 def test_configs_and_cli_errors(tmp_path):
-    for name in ("tiny-cpu", "tiny-gpu", "full-8gpu"):
+    for name in ("tiny-cpu", "tiny-cpu-v1", "tiny-gpu", "full-8gpu"):
         cfg = load_train_config(name)
         assert TrainConfig.from_dict(json.loads(json.dumps(cfg.to_dict()))) == cfg
     bad = tmp_path / "bad.json"

@@ -1,6 +1,8 @@
 """The scene loop with the ws2 generator: a tiny random memory-dmd instance saved in the released layout,
-the default plan (orbit -> up -> right -> left), Cache3D growth, MemoryBank references. (Reconstruction of
-the run is not asserted: random weights give noise frames, from which MVS finds no surface.)"""
+the default plan (orbit -> up -> right -> left), Cache3D growth, MemoryBank references, then reconstruction
+and the viewer's data on that run. Random weights give noise frames, on which plane-sweep stereo finds no
+multi-view-consistent pixel with the default filter: the reconstruction here relaxes that filter (and leans
+on the run's Cache3D prior) to check that the run's files carry it end to end, not the surface's quality."""
 
 from __future__ import annotations
 
@@ -70,10 +72,44 @@ def test_default_plan_with_ws2_grows_cache_and_reconstructs(release, tmp_path):
     assert rec["settings"]["generator"]["name"] == "ws2"
     assert rec["trajectories"]["left"]["generator_info"]["references"] >= 1
 
-    # the run holds what reconstruction reads: per-trajectory cameras and frames, and the grown cache
-    assert (run.root / "cache.ply").is_file()
+    # every reference is a frame of the MemoryBank ("<source>:<index>" of a bank frame)
+    bank = json.loads((run.root / "memory" / "bank.json").read_text())["frames"]
+    in_bank = {f"{f['source']}:{f['index']}" for f in bank}
     for name in PLAN:
-        assert (run.root / "trajectories" / name / "cameras.json").is_file()
+        refs = json.loads((run.root / "trajectories" / name / "references.json").read_text())
+        assert set(refs["reference_sources"]) <= in_bank, (name, refs["reference_sources"])
+    # the bank holds the input and keyframes of every trajectory
+    assert {f["source"] for f in bank} == {"input", *PLAN}
+
+    # reconstruction of the run directory (its frames, cameras and cache.ply)
+    from worldstereo.reconstruction import ReconstructionConfig, reconstruct_scene
+    from worldstereo.viewer import load_run, write_viewer
+    from worldstereo.viewer.html import viewer_data
+    from worldstereo.viewer.rundata import read_ply_mesh, read_ply_points
+
+    cfg = ReconstructionConfig(method="mvs", resolution=64, mvs_num_depths=8, bake_textures=False,
+                               mvs_geometric_consistency=False, mvs_min_ncc=-1.0)
+    scene = reconstruct_scene(run.root, None, run.root / "reconstruction", config=cfg, progress=None)
+    assert scene.metadata["parameters"]["used_cache_prior"]
+    for f in ("mesh.ply", "points.ply", "cameras.json", "metadata.json"):
+        assert (run.root / "reconstruction" / f).is_file(), f
+    _, _, tris = read_ply_mesh(run.root / "reconstruction" / "mesh.ply")
+    assert len(tris) > 0
+
+    # the viewer's data of that run: nothing missing, every layer, trajectory and bank frame
+    contents = load_run(run.root)
+    assert contents.missing == []
+    data = viewer_data(contents)
+    assert data["missing"] == []
+    cache_xyz, _ = read_ply_points(run.root / "cache.ply")
+    assert len(cache_xyz) == steps[-1]["points"]
+    assert data["layers"]["cache"]["total"] == len(cache_xyz)
+    assert data["layers"]["points"]["total"] == len(read_ply_points(run.root / "reconstruction" / "points.ply")[0])
+    assert data["layers"]["mesh"]["faces"] == len(tris)
+    assert [t["name"] for t in data["trajectories"]] == PLAN
+    assert len(data["bank"]) == len(bank)
+    page = write_viewer(run.root)
+    assert page.is_file() and 'id="run-data"' in page.read_text()
 
 
 def test_cli_generate_with_ws2(release, tmp_path):

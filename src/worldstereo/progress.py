@@ -33,7 +33,7 @@ from rich.progress import (
 T = TypeVar("T")
 
 StepCallback = Callable[[str, int, int], None]  # (step name, done, total)
-SceneCallback = Callable[[str, str, int, int, str], None]  # (kind, trajectory, i, n, what); pipelines/scene.py
+SceneCallback = Callable[[str, str, int, int, str], None]  # (kind, trajectory, i, n, what); pipelines/runner.py
 
 
 @dataclass

@@ -158,12 +158,14 @@ def load_view(run: Any, name: str) -> TrajectoryView:
     """A finished trajectory's frames, cache depth and cameras from its run directory."""
     from ..pipelines.video import read_frames
 
-    d = run.trajectory_dir(name)
-    frames = read_frames(d / "frames").astype(np.float32) / 255.0
-    cams = load_trajectory(d / "cameras.json").cameras
+    from ..runlayout import TrajectoryLayout
+
+    t = TrajectoryLayout(run.trajectory_dir(name))
+    frames = read_frames(t.frames).astype(np.float32) / 255.0
+    cams = load_trajectory(t.cameras).cameras
     depth = np.zeros(frames.shape[:3], np.float32)
-    if (d / "depth.npz").is_file():
-        with np.load(d / "depth.npz") as z:
+    if t.depth.is_file():
+        with np.load(t.depth) as z:
             depth = z["depth"].astype(np.float32)
     return TrajectoryView(name, frames, depth, cams)
 

@@ -2,7 +2,7 @@
 
 from .cameras import Cameras, CameraValidationError, crop_intrinsics, intrinsics_from_fov, scale_intrinsics
 from .rays import pixel_centers, plucker_rays, ray_directions
-from .trajectories import (
+from .presets import (
     DEFAULT_FPS,
     DEFAULT_FRAMES,
     PLAN_ORDER,

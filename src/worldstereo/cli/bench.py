@@ -9,11 +9,10 @@ from typing import Optional
 
 import typer
 
-from .app import Output, UserError, app, check_output, command
+from .app import Output, UserError, check_output, command
 
 bench_app = typer.Typer(help="Benchmarks on synthetic scenes: results.json, report.md and plots in --out.",
                         no_args_is_help=True)
-app.add_typer(bench_app, name="bench")
 
 POSES = ("pycolmap", "pose-head", "given")
 
@@ -62,3 +61,8 @@ def _register(kind: str, doc: str) -> None:
 _register("camera", "Camera accuracy and image quality per generator on synthetic trajectories (paper §4.2).")
 _register("recon", "Single image -> default plan -> reconstruction -> F1/AUC per generator and memory setting (paper §4.3).")
 _register("memory", "Memory ablation on revisited views (paper Table 5) and the trajectory-order study (Table 7).")
+
+
+def register(root: typer.Typer) -> None:
+    """Add the ``bench`` group to the root command (called once, from ``cli/__init__``)."""
+    root.add_typer(bench_app, name="bench")

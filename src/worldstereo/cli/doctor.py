@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
+import typer
 from rich.console import Console
 
-from .app import Output, app, command
+from .app import Output, command
 
 
-@command(app, "doctor")
 def doctor(out: Output) -> None:
     """Show the environment (torch, device, Open3D, FBX/USD writers, ffmpeg, chromium, weights) and what each feature lacks."""
     from rich.table import Table
@@ -29,3 +29,8 @@ def doctor(out: Output) -> None:
             continue
         status = "[green]ready[/]" if state["ready"] else f"[red]missing:[/] {', '.join(state['missing'])}"
         stdout.print(f"{feature}: {status}", highlight=False)
+
+
+def register(root: typer.Typer) -> None:
+    """Add the doctor command to the root command (called once, from ``cli/__init__``)."""
+    command(root, "doctor")(doctor)

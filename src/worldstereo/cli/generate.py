@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import os
+import shutil
 from pathlib import Path
 from typing import Optional
 
 import typer
 
-from .app import Output, UserError, app, command, console
+from .app import Output, UserError, command, console
 
 
 def _check_options(max_side: int, frames: Optional[int], steps: Optional[int] = None, seed: int = 0,
@@ -16,7 +18,7 @@ def _check_options(max_side: int, frames: Optional[int], steps: Optional[int] = 
     from ..camera import load_trajectory
     from ..devices import resolve_device
     from ..pipelines import limits
-    from ..pipelines.api import trajectory_source
+    from ..pipelines.inputs import trajectory_source
     from ..safepath import check_name
 
     limits.check_max_side(max_side)
@@ -39,7 +41,7 @@ def _check_options(max_side: int, frames: Optional[int], steps: Optional[int] = 
 def _check_inputs(input: str, depth: Optional[Path], depth_model: Optional[str], fov: Optional[float],
                   intrinsics: Optional[Path], panorama: bool) -> None:
     """The input files, read once here so that a bad one is reported before the model loads."""
-    from ..pipelines.api import _sample_folder
+    from ..pipelines.inputs import sample_folder
     from ..pipelines.depth import depth_backend
     from ..pipelines.inputs import (
         check_panorama,
@@ -49,7 +51,7 @@ def _check_inputs(input: str, depth: Optional[Path], depth_model: Optional[str],
         resolve_intrinsics,
     )
 
-    if _sample_folder(input) is not None:
+    if sample_folder(input) is not None:
         return
     img = load_image(input)
     if panorama:
@@ -115,7 +117,6 @@ def _ws2_estimate(model_dir: str, variant: str, base_model: Optional[str], size:
             **est.as_dict()}
 
 
-@command(app, "generate")
 def generate(
     out: Output,
     input: str = typer.Argument(..., help="An image, a panorama (--panorama), a sample folder or a bundled sample name."),
@@ -185,20 +186,49 @@ def generate(
     name = "warp" if generator == "warp" else str(model_dir) if model_dir else "worldstereo-tiny"
     extra = dict(variant=variant, base_model=base_model, allow_download=allow_download,
                  prompt=prompt) if generator == "ws2" else {}
+    processes, rank = int(os.environ.get("WORLD_SIZE", "1")), int(os.environ.get("RANK", "0"))
+    if processes > 1 and generator != "ws2":
+        raise UserError(f"{processes} processes (torchrun): only --generator ws2 splits its work across processes")
     ws = WorldStereo.from_pretrained(name, device=device, dtype=dtype, generator=generator,
                                      depth_model=depth_model, max_side=max_side, **extra)
+    scratch = None
+    if processes > 1:
+        output_dir, scratch = _rank_output(output_dir, rank, resume)
+        out = out if rank == 0 else Output(quiet=True)
     if ws.generator.untrained:
         out.say(f"[yellow]note:[/] the {ws.generator.name} generator has untrained (random) weights: "
                 "the videos only exercise the pipeline")
-    with out.progress() as display:
-        run = ws.generate_scene(input, trajectories=trajectory or None, output_dir=output_dir, resume=resume,
-                                use_ggm=not no_ggm, use_ssm=not no_ssm, depth=depth, K=intrinsics, fov=fov,
-                                panorama=panorama or None, n_frames=frames, steps=steps, seed=seed,
-                                progress=display.scene_callback(), plan=plan)
-    _show(out, _summary(run))
+    try:
+        with out.progress() as display:
+            run = ws.generate_scene(input, trajectories=trajectory or None, output_dir=output_dir, resume=resume,
+                                    use_ggm=not no_ggm, use_ssm=not no_ssm, depth=depth, K=intrinsics, fov=fov,
+                                    panorama=panorama or None, n_frames=frames, steps=steps, seed=seed,
+                                    progress=display.scene_callback(), plan=plan)
+    finally:
+        if scratch is not None:
+            shutil.rmtree(scratch, ignore_errors=True)
+    if rank == 0:
+        _show(out, _summary(run))
 
 
-@command(app, "demo")
+def _rank_output(output_dir: Path, rank: int, resume: bool) -> tuple[Path, Optional[Path]]:
+    """Under torchrun every process runs the same scene loop (the transformer's collectives need every rank
+    in every call); rank 0 writes the run, the others a scratch copy (of the run being resumed, so that
+    they skip what rank 0 skips) that is deleted at the end. All ranks wait here until the copies exist."""
+    import tempfile
+
+    import torch.distributed as dist
+
+    scratch = None
+    if rank > 0:
+        scratch = Path(tempfile.mkdtemp(prefix=f"worldstereo-rank{rank}-"))
+        if resume and output_dir.is_dir():
+            shutil.copytree(output_dir, scratch / "run")
+        output_dir = scratch / "run"
+    dist.barrier()
+    return output_dir, scratch
+
+
 def demo(
     out: Output,
     output_dir: Path = typer.Option(Path("out/demo"), "-o", "--output", help="Output folder (resumed if it holds this demo)."),
@@ -221,6 +251,8 @@ def demo(
     if sample not in SPECS:
         raise UserError(f"--sample {sample!r} is not a bundled sample; choose one of {', '.join(SPECS)}")
     _check_options(max_side, frames, seed=seed, device=device)
+    if int(os.environ.get("WORLD_SIZE", "1")) > 1:
+        raise UserError("demo runs in one process; under torchrun use `generate --generator ws2`")
     RunDirectory.precheck(output_dir, resume=True)
     ws = WorldStereo.from_pretrained("warp" if generator == "warp" else "worldstereo-tiny", device=device,
                                      max_side=max_side)
@@ -262,3 +294,9 @@ def demo(
     else:
         console.print(f"look at: {page} (or `worldstereo view {output_dir}`), videos in "
                       f"{output_dir}/trajectories/*/video.mp4, the record in {output_dir}/run.json", highlight=False)
+
+
+def register(root: typer.Typer) -> None:
+    """Add the generate and demo commands to the root command (called once, from ``cli/__init__``)."""
+    command(root, "generate")(generate)
+    command(root, "demo")(demo)

@@ -7,10 +7,9 @@ from typing import Optional
 
 import typer
 
-from .app import Output, UserError, app, check_output, command
+from .app import Output, UserError, check_output, command
 
 
-@command(app, "reconstruct")
 def reconstruct(
     out: Output,
     inputs: list[Path] = typer.Argument(..., help="Video file(s) or frame folder(s), one per trajectory, or a run directory."),
@@ -65,7 +64,6 @@ def _load_scene(scene_dir: Path, cls):
                         "rerun `worldstereo reconstruct` to write it again") from None
 
 
-@command(app, "export")
 def export(
     out: Output,
     scene_dir: Path = typer.Argument(..., help="Scene directory written by 'worldstereo reconstruct'."),
@@ -107,3 +105,9 @@ def export(
             bar.update(advance=1)
     out.result({"scene": str(scene_dir), "files": written},
                lambda: [out.say(f"wrote {p}") for p in written.values()])
+
+
+def register(root: typer.Typer) -> None:
+    """Add the reconstruct and export commands to the root command (called once, from ``cli/__init__``)."""
+    command(root, "reconstruct")(reconstruct)
+    command(root, "export")(export)

@@ -8,10 +8,9 @@ from typing import Optional
 import typer
 from rich.console import Console
 
-from .app import Output, UserError, app, check_output, command
+from .app import Output, UserError, check_output, command
 
 sample_app = typer.Typer(help="List and export the bundled sample inputs.", no_args_is_help=True)
-app.add_typer(sample_app, name="sample")
 
 
 @command(sample_app, "list")
@@ -50,3 +49,8 @@ def sample_export(
     for p in paths:
         out.say(f"wrote {p}")
     out.result({"sample": name, "files": paths})
+
+
+def register(root: typer.Typer) -> None:
+    """Add the ``sample`` group to the root command (called once, from ``cli/__init__``)."""
+    root.add_typer(sample_app, name="sample")

@@ -8,7 +8,7 @@ from typing import Optional
 
 import typer
 
-from .app import Output, app, check_output, command, console
+from .app import Output, check_output, command, console
 
 CONFIG_HELP = "A preset (tiny-cpu, tiny-gpu, full-8gpu) or a TrainConfig .json."
 
@@ -51,7 +51,6 @@ def _summary(results, as_json: bool) -> None:
             console.print(f"{r['stage']:>6}: {r['steps']} steps in {r['wall_s']:.0f} s -> {r['final']}", highlight=False)
 
 
-@command(app, "train")
 def train(
     out: Output,
     what: str = typer.Argument(..., help="A stage (base, camera, ggm, ssm, dmd, pose), 'all' (clips + every stage) or 'data' (clips only)."),
@@ -96,3 +95,8 @@ def _null():
     import contextlib
 
     return contextlib.nullcontext()
+
+
+def register(root: typer.Typer) -> None:
+    """Add the train command to the root command (called once, from ``cli/__init__``)."""
+    command(root, "train")(train)

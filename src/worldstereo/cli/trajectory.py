@@ -7,10 +7,9 @@ from typing import Optional
 
 import typer
 
-from .app import Output, UserError, app, check_output, command
+from .app import Output, UserError, check_output, command
 
 trajectory_app = typer.Typer(help="Make, plot and convert camera trajectories.", no_args_is_help=True)
-app.add_typer(trajectory_app, name="trajectory")
 
 MAKE_PRESETS = ("orbit", "up", "down", "left", "right", "dolly", "truck", "pan", "zoom", "plan")
 
@@ -172,3 +171,8 @@ def trajectory_plan(
     out.result({"plot": str(output_path), "chosen": step["chosen"], "stop": step.get("stop"), "grid": step["grid"],
                 "saved": str(save) if traj is not None and save is not None else None,
                 "candidates": [{k: v for k, v in c.items() if k != "path"} for c in step["candidates"]]})
+
+
+def register(root: typer.Typer) -> None:
+    """Add the ``trajectory`` group to the root command (called once, from ``cli/__init__``)."""
+    root.add_typer(trajectory_app, name="trajectory")

@@ -7,10 +7,9 @@ from pathlib import Path
 
 import typer
 
-from .app import Output, UserError, app, command
+from .app import Output, UserError, command
 
 
-@command(app, "view", json_output=False)
 def view(
     out: Output,
     run_dir: Path = typer.Argument(..., help="A run directory (holds run.json)."),
@@ -57,13 +56,12 @@ def view(
         server.stop()
 
 
-@command(app, "report")
 def report(
     out: Output,
     run_dir: Path = typer.Argument(..., help="A run directory (holds run.json)."),
 ) -> None:
     """Write report.md and report.html (plan, frames, references, cache growth, timings, warnings) into a run."""
-    from ..pipelines.rundir import read_record
+    from ..runlayout import read_record
     from ..viewer.report import collect_warnings, write_report
     from ..viewer.rundata import load_run
 
@@ -75,3 +73,9 @@ def report(
     out.say(f"wrote {md} and {md.with_suffix('.html')}")
     out.result({"run": str(run_dir), "markdown": str(md), "html": str(md.with_suffix(".html")),
                 "warnings": collect_warnings(load_run(run_dir))})
+
+
+def register(root: typer.Typer) -> None:
+    """Add the view and report commands to the root command (called once, from ``cli/__init__``)."""
+    command(root, "view", json_output=False)(view)
+    command(root, "report")(report)

@@ -21,7 +21,7 @@ import torch
 from ..atomic import atomic_path, atomic_write_json
 from ..camera import Cameras, CameraTrajectory, dolly, orbit, pan, rotate, truck
 from .synthetic import make_scene, render
-from .synthetic.scene import Scene
+from .synthetic.world import Scene
 
 log = logging.getLogger(__name__)
 

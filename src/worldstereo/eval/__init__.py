@@ -13,7 +13,7 @@ from .consistency import (
     pair_consistency,
 )
 from .groundtruth import SyntheticGroundTruth
-from .image_metrics import masked_scores, psnr, ssim, ssim_map
+from .image_metrics import gradient_energy, masked_scores, psnr, ssim, ssim_map
 from .lpips import LPIPSAlex, load_lpips, lpips
 from .pointcloud_metrics import (
     FScore,
@@ -32,7 +32,7 @@ __all__ = [
     "SyntheticGroundTruth",
     "ate", "camera_metrics", "pose_auc", "rot_err", "trans_err",
     "LPIPSAlex", "load_lpips", "lpips",
-    "masked_scores", "psnr", "ssim", "ssim_map",
+    "gradient_energy", "masked_scores", "psnr", "ssim", "ssim_map",
     "FScore", "align_by_anchors", "align_by_first_camera", "chamfer", "f_score", "f_score_auc", "f_score_curve",
     "pointcloud_metrics", "voxel_downsample",
     "PairConsistency", "TrajectoryView", "cross_trajectory_consistency", "matching_frames", "pair_consistency",

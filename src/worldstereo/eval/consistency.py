@@ -24,6 +24,7 @@ import numpy as np
 
 from ..camera import Cameras
 from ..geometry import frustum_overlap
+from ..geometry.sampling import bilinear_sample_clamped
 
 OCCLUSION_TOL = 0.05  # relative depth margin before a point counts as hidden behind B's surface
 
@@ -46,16 +47,6 @@ def _project(X: np.ndarray, cam: Cameras) -> tuple[np.ndarray, np.ndarray]:
     zs = np.where(np.abs(z) > 1e-12, z, 1e-12)
     uv = np.stack([K[0, 0] * xc[:, 0] / zs + K[0, 2], K[1, 1] * xc[:, 1] / zs + K[1, 2]], 1)
     return uv, z
-
-
-def _bilinear(img: np.ndarray, uv: np.ndarray) -> np.ndarray:
-    """Sample (H, W, C) at continuous pixel coordinates (centres at +0.5), edges clamped."""
-    h, w = img.shape[:2]
-    x, y = np.clip(uv[:, 0] - 0.5, 0, w - 1), np.clip(uv[:, 1] - 0.5, 0, h - 1)
-    x0, y0 = np.minimum(np.floor(x).astype(int), w - 2 if w > 1 else 0), np.minimum(np.floor(y).astype(int), h - 2 if h > 1 else 0)
-    fx, fy = (x - x0)[:, None], (y - y0)[:, None]
-    x1, y1 = np.minimum(x0 + 1, w - 1), np.minimum(y0 + 1, h - 1)
-    return ((1 - fy) * ((1 - fx) * img[y0, x0] + fx * img[y0, x1]) + fy * ((1 - fx) * img[y1, x0] + fx * img[y1, x1]))
 
 
 @dataclass(frozen=True)
@@ -107,7 +98,7 @@ def pair_consistency(image_a: np.ndarray, depth_a: np.ndarray, cam_a: Cameras, i
     back, _ = _project(_unproject(uv_b[vis], d_at[vis], cam_b), cam_a)
     err = np.linalg.norm(back - uv_a[vis], axis=1)
     col_a = np.asarray(image_a, np.float64).reshape(-1, 3)[valid][vis]
-    col_b = _bilinear(np.asarray(image_b, np.float64), uv_b[vis])
+    col_b = bilinear_sample_clamped(np.asarray(image_b, np.float64), uv_b[vis])
     diff = col_a - col_b
     mse = float(np.mean(diff ** 2))
     return PairConsistency(

@@ -16,7 +16,7 @@ from typing import Any, Optional
 
 import numpy as np
 
-from ..camera import Cameras
+from ..camera import Cameras, scale_intrinsics
 from .poses import CameraEstimate, register_backend
 
 
@@ -45,7 +45,7 @@ def _pose_head(frames: np.ndarray, K: np.ndarray, model: Any = None, seed: int =
     h, w = max(m, round(height / m) * m), max(m, round(width / m) * m)
     if (h, w) != (height, width):  # the latent grid needs multiples of the patch; K follows the resize
         frames = np.stack([cv2.resize(f, (w, h), interpolation=cv2.INTER_AREA) for f in frames])
-    Kw = np.diag([w / width, h / height, 1.0]) @ K
+    Kw = scale_intrinsics(K, w / width, h / height)
     x = torch.from_numpy(frames[:usable]).permute(3, 0, 1, 2)[None].to(dev, dt)
     with torch.no_grad():
         latents = net.codec.encode(x)

@@ -1,4 +1,5 @@
-"""Compiled CPU fast path of :func:`worldstereo.geometry.render_points` (numba).
+"""Compiled CPU fast path of :func:`worldstereo.geometry.render_points` (numba); steps 1-2 are in
+:mod:`render_cpu_project`, the vector row operations in :mod:`render_simd`.
 
 Same splats, weights, front layer, point cap and outputs as the torch path, with the arithmetic
 done in the same float32 operations, so the two agree up to float rounding. Per frame:
@@ -14,7 +15,7 @@ done in the same float32 operations, so the two agree up to float rounding. Per 
 6. normalise and write rgb / depth / mask / xyz straight into the output arrays.
 
 The footprint loops of 3 and 5 work on one row of the (2R+1)^2 window at a time as 8-lane float
-vectors (:func:`_zmin_row`, :func:`_acc_row`, written in LLVM IR because LLVM's auto-vectoriser
+vectors (:func:`render_simd.zmin_row`, :func:`render_simd.acc_row`, written in LLVM IR because LLVM's auto-vectoriser
 turns these short loops into gathers and scatters): the coverage and front tests become lane
 masks instead of unpredictable branches. Lanes outside the footprint keep their old values, so the
 result is the same as a per-pixel loop, bit for bit. Buffers carry a border of ``2R + 1`` pixels
@@ -26,269 +27,18 @@ from __future__ import annotations
 
 import math
 
-import numba
 import numpy as np
-from llvmlite import ir
-from numba import types
-from numba.extending import intrinsic
+
+from .render_cpu_project import CHUNK, TILE_SHIFT, bin_by_tile, project, split_points
+from .render_simd import LANES, acc_row, jit, zmin_row
 
 _CAP_BINS = 32  # must match render._CAP_BINS
-_TILE_SHIFT = 5  # 32 x 32 pixel tiles
-_CHUNK = 4096  # points projected per vectorised block
-_LANES = 8  # window cells per vector op
-
-
-def _jit(fn):
-    """``njit`` with numba's on-disk cache where it can write one (``__pycache__`` next to this
-    file, else the user-wide numba cache dir); where neither is writable it compiles on first use
-    in each process instead."""
-    # error_model="numpy": float division by zero gives inf/nan like torch instead of raising;
-    # without that check LLVM can vectorise the projection
-    opts = dict(nogil=True, error_model="numpy")
-    try:
-        return numba.njit(cache=True, **opts)(fn)
-    except RuntimeError:  # "cannot cache function ...: no locator available"
-        return numba.njit(**opts)(fn)
-
-
-# --- 8-lane row operations (LLVM IR) -----------------------------------------------------------
-
-_f32 = ir.FloatType()
-_i32 = ir.IntType(32)
-_vf = ir.VectorType(_f32, _LANES)
-_vi = ir.VectorType(_i32, _LANES)
-
-
-def _vptr(context, builder, arrty, arr, idx):
-    """Pointer to ``_LANES`` float32 of a 1-D array starting at ``idx`` (no bounds check)."""
-    data = context.make_array(arrty)(context, builder, arr).data
-    return builder.bitcast(builder.gep(data, [idx]), _vf.as_pointer())
-
-
-def _splat(builder, x):
-    v = builder.insert_element(ir.Constant(_vf, ir.Undefined), x, ir.Constant(_i32, 0))
-    return builder.shuffle_vector(v, v, ir.Constant(_vi, [0] * _LANES))
-
-
-def _row_d2(builder, a, x0, nx, y2, r2):
-    """Squared distances of the row's lane cells to the point and the lanes it covers:
-    ``tx = a + (x0 + lane)``, ``d2 = y2 + tx * tx``; covered: ``lane < nx and d2 < r2``."""
-    offs = builder.fadd(_splat(builder, x0), ir.Constant(_vf, [float(i) for i in range(_LANES)]))
-    tx = builder.fadd(_splat(builder, a), offs)
-    d2 = builder.fadd(_splat(builder, y2), builder.fmul(tx, tx))
-    inside = builder.icmp_signed("<", ir.Constant(_vi, list(range(_LANES))), _splat_i(builder, nx))
-    return d2, builder.and_(inside, builder.fcmp_ordered("<", d2, _splat(builder, r2)))
-
-
-def _splat_i(builder, n):
-    n = builder.trunc(n, _i32) if n.type.width > 32 else n
-    v = builder.insert_element(ir.Constant(_vi, ir.Undefined), n, ir.Constant(_i32, 0))
-    return builder.shuffle_vector(v, v, ir.Constant(_vi, [0] * _LANES))
-
-
-def _is_f32_vec(t):
-    return isinstance(t, types.Array) and t.dtype == types.float32 and t.ndim == 1
-
-
-@intrinsic
-def _zmin_row(typingctx, zbuf, c, a, x0, nx, y2, r2, z):
-    """zbuf[c + l] = min(zbuf[c + l], z) for the lanes l the point covers."""
-    if not (_is_f32_vec(zbuf) and all(t == types.float32 for t in (a, x0, y2, r2, z))):
-        return None
-    sig = types.void(zbuf, c, a, x0, nx, y2, r2, z)
-
-    def codegen(context, builder, sig, args):
-        zb, c, a, x0, nx, y2, r2, z = args
-        _, cov = _row_d2(builder, a, x0, nx, y2, r2)
-        p = _vptr(context, builder, sig.args[0], zb, c)
-        old = builder.load(p, align=4)
-        zs = _splat(builder, z)
-        m = builder.and_(cov, builder.fcmp_ordered("<", zs, old))
-        builder.store(builder.select(m, zs, old), p, align=4)
-        return context.get_dummy_value()
-
-    return sig, codegen
-
-
-@intrinsic
-def _acc_row(typingctx, acc, hs, zbuf, c, a, x0, nx, y2, r2, band1, z, cr, cg, cb):
-    """For the covered lanes whose point is in the front layer (``z <= zbuf * band1``):
-    plane p of ``acc`` (at offset ``p * hs``) += ``w * [1, cr, cg, cb, z][p]``, ``w = 1 - d2 / r2``."""
-    if not (_is_f32_vec(acc) and _is_f32_vec(zbuf)
-            and all(t == types.float32 for t in (a, x0, y2, r2, band1, z, cr, cg, cb))):
-        return None
-    sig = types.void(acc, hs, zbuf, c, a, x0, nx, y2, r2, band1, z, cr, cg, cb)
-
-    def codegen(context, builder, sig, args):
-        acc, hs, zb, c, a, x0, nx, y2, r2, band1, z, cr, cg, cb = args
-        d2, cov = _row_d2(builder, a, x0, nx, y2, r2)
-        limit = builder.fmul(builder.load(_vptr(context, builder, sig.args[2], zb, c), align=4), _splat(builder, band1))
-        zs = _splat(builder, z)
-        m = builder.and_(cov, builder.fcmp_ordered("<=", zs, limit))
-        w = builder.fsub(ir.Constant(_vf, [1.0] * _LANES), builder.fdiv(d2, _splat(builder, r2)))
-        idx = c
-        for p, val in enumerate((None, cr, cg, cb, z)):
-            if p:
-                idx = builder.add(idx, hs)
-            ptr = _vptr(context, builder, sig.args[0], acc, idx)
-            old = builder.load(ptr, align=4)
-            inc = w if val is None else builder.fmul(w, _splat(builder, val))
-            builder.store(builder.select(m, builder.fadd(old, inc), old), ptr, align=4)
-        return context.get_dummy_value()
-
-    return sig, codegen
 
 
 # --- per-frame stages --------------------------------------------------------------------------
 
 
-@_jit
-def _project_block(px, py, pz, R, t, K, near, far, lo, hi_u, hi_v, bu, bv, bz, bk):
-    """Branch-free (so SIMD) projection of a block of points, keep flags in ``bk``."""
-    r00, r01, r02 = R[0, 0], R[0, 1], R[0, 2]
-    r10, r11, r12 = R[1, 0], R[1, 1], R[1, 2]
-    r20, r21, r22 = R[2, 0], R[2, 1], R[2, 2]
-    t0, t1, t2 = t[0], t[1], t[2]
-    fx, sk, cx, fy, cy = K[0, 0], K[0, 1], K[0, 2], K[1, 1], K[1, 2]
-    for p in range(px.shape[0]):
-        x, y, w = px[p], py[p], pz[p]
-        z = x * r20 + y * r21 + w * r22 + t2
-        X = x * r00 + y * r01 + w * r02 + t0
-        Y = x * r10 + y * r11 + w * r12 + t1
-        u = fx * X / z + sk * Y / z + cx  # the torch path's order of operations
-        v = fy * Y / z + cy
-        bu[p] = u
-        bv[p] = v
-        bz[p] = z
-        bk[p] = (z > near) & (z < far) & (u > lo) & (u < hi_u) & (v > lo) & (v < hi_v)
-
-
-@_jit
-def _split_points(xyz, px, py, pz, box):
-    """Copy the points into SoA ``px, py, pz`` (for SIMD) and take the bounding box of each block
-    of ``_CHUNK`` points (min xyz, max xyz), which lets a frame skip blocks outside its frustum
-    (:func:`_block_visible`). A block holding a non-finite coordinate gets a NaN box: never skipped."""
-    n = xyz.shape[0]
-    for b in range(box.shape[0]):
-        s, e = b * _CHUNK, min((b + 1) * _CHUNK, n)
-        lx = ly = lz = np.float32(np.inf)
-        hx = hy = hz = np.float32(-np.inf)
-        finite = True
-        for p in range(s, e):
-            x, y, w = xyz[p, 0], xyz[p, 1], xyz[p, 2]
-            px[p], py[p], pz[p] = x, y, w
-            finite &= np.isfinite(x + y + w)  # inf - inf and nan propagate
-            lx, ly, lz = min(lx, x), min(ly, y), min(lz, w)
-            hx, hy, hz = max(hx, x), max(hy, y), max(hz, w)
-        box[b, 0], box[b, 1], box[b, 2] = lx, ly, lz
-        box[b, 3], box[b, 4], box[b, 5] = hx, hy, hz
-        if not finite:
-            box[b, 0] = np.nan
-
-
-@_jit
-def _block_visible(box, R, t, K, near, far, r, width, height):
-    """False only when no point of the box can pass the per-point test of :func:`_project_block`.
-
-    The tests are linear in the world point (``u > -r`` is ``fx X + sk Y + (cx + r) Z > 0`` for
-    Z > 0), so their extremes over the box are at its corners; computed in float64 with a margin
-    of 1e-4 of the magnitudes involved, far above float32 rounding of the per-point projection."""
-    if not (box[0] <= box[3]):  # NaN: a non-finite point somewhere in the block
-        return True
-    zmin, zmax = np.inf, -np.inf
-    g1, g2, h1, h2 = -np.inf, np.inf, -np.inf, np.inf
-    ax = ay = az = 0.0
-    fx, sk, cx, fy, cy = float(K[0, 0]), float(K[0, 1]), float(K[0, 2]), float(K[1, 1]), float(K[1, 2])
-    for corner in range(8):
-        x = box[3] if corner & 1 else box[0]
-        y = box[4] if corner & 2 else box[1]
-        w = box[5] if corner & 4 else box[2]
-        X = R[0, 0] * x + R[0, 1] * y + R[0, 2] * w + t[0]
-        Y = R[1, 0] * x + R[1, 1] * y + R[1, 2] * w + t[1]
-        Z = R[2, 0] * x + R[2, 1] * y + R[2, 2] * w + t[2]
-        ax = max(ax, abs(R[0, 0] * x) + abs(R[0, 1] * y) + abs(R[0, 2] * w) + abs(t[0]))
-        ay = max(ay, abs(R[1, 0] * x) + abs(R[1, 1] * y) + abs(R[1, 2] * w) + abs(t[1]))
-        az = max(az, abs(R[2, 0] * x) + abs(R[2, 1] * y) + abs(R[2, 2] * w) + abs(t[2]))
-        zmin, zmax = min(zmin, Z), max(zmax, Z)
-        g1 = max(g1, fx * X + sk * Y + (cx + r) * Z)
-        g2 = min(g2, fx * X + sk * Y + (cx - width - r) * Z)
-        h1 = max(h1, fy * Y + (cy + r) * Z)
-        h2 = min(h2, fy * Y + (cy - height - r) * Z)
-    eps = 1e-4
-    mz = eps * az
-    if zmax <= near - mz or zmin >= far + mz:
-        return False
-    if near >= 0.0:  # drawn points have Z > 0: the side tests are the linear ones above
-        mu = eps * (fx * ax + abs(sk) * ay + (abs(cx) + r + width) * az)
-        mv = eps * (fy * ay + (abs(cy) + r + height) * az)
-        if g1 <= -mu or g2 >= mu or h1 <= -mv or h2 >= mv:
-            return False
-    return True
-
-
-@_jit
-def _project(px, py, pz, box, R, t, K, near, far, r, height, width, us, vs, zs, ids, tile, count):
-    """Project the points of the blocks the camera may see; write the kept ones compacted, with
-    the 32 x 32 screen tile of their (clamped) centre pixel, and count them per tile. Returns how many."""
-    f32 = np.float32
-    near32, far32 = f32(near), f32(far)
-    lo, hi_u, hi_v = f32(-r), f32(width + r), f32(height + r)
-    bu = np.empty(_CHUNK, np.float32)
-    bv = np.empty(_CHUNK, np.float32)
-    bz = np.empty(_CHUNK, np.float32)
-    bk = np.empty(_CHUNK, np.uint8)
-    ntx = (width + (1 << _TILE_SHIFT) - 1) >> _TILE_SHIFT
-    n = px.shape[0]
-    m = 0
-    for blk in range(box.shape[0]):
-        if not _block_visible(box[blk], R, t, K, near, far, r, width, height):
-            continue
-        s, e = blk * _CHUNK, min((blk + 1) * _CHUNK, n)
-        _project_block(px[s:e], py[s:e], pz[s:e], R, t, K, near32, far32, lo, hi_u, hi_v, bu, bv, bz, bk)
-        for q in range(e - s):
-            if bk[q]:
-                u, v = bu[q], bv[q]
-                col = min(max(int(math.floor(u)), 0), width - 1)
-                row = min(max(int(math.floor(v)), 0), height - 1)
-                tid = (row >> _TILE_SHIFT) * ntx + (col >> _TILE_SHIFT)
-                us[m] = u
-                vs[m] = v
-                zs[m] = bz[q]
-                ids[m] = s + q
-                tile[m] = tid
-                count[tid] += 1
-                m += 1
-    return m
-
-
-@_jit
-def _bin_by_tile(m, us, vs, zs, ids, tile, count, rgb, R, pad, wp, rec, cell):
-    """Counting sort of the m kept points by tile (``count`` per tile becomes the start offsets).
-
-    Writes ``rec`` rows ``[a, b, z, r, g, b]`` with ``a = floor(u) + 0.5 - u`` (``b`` likewise
-    for v: the offsets of the centre pixel's centre, as the torch path) and ``cell``, the padded
-    buffer index of the window's top-left cell."""
-    half = np.float32(0.5)
-    total = 0
-    for i in range(count.shape[0]):
-        c = count[i]
-        count[i] = total
-        total += c
-    for k in range(m):
-        j = count[tile[k]]
-        count[tile[k]] = j + 1
-        p = ids[k]
-        fu, fv = np.floor(us[k]), np.floor(vs[k])
-        rec[j, 0] = fu + half - us[k]
-        rec[j, 1] = fv + half - vs[k]
-        rec[j, 2] = zs[k]
-        rec[j, 3] = rgb[p, 0]
-        rec[j, 4] = rgb[p, 1]
-        rec[j, 5] = rgb[p, 2]
-        cell[j] = (int(fv) + pad - R) * wp + int(fu) + pad - R
-
-
-@_jit
+@jit
 def _rows(b, R, r2):
     """The window rows a point can cover: squared row distances grow away from row R (the centre
     pixel's, |b| <= 0.5), so the rows with ``(b + i - R)^2 < r2`` are one run; skipping the rest
@@ -303,7 +53,7 @@ def _rows(b, R, r2):
     return first, last
 
 
-@_jit
+@jit
 def _zbuffer(m, rec, cell, R, wp, r2, zbuf):
     n = 2 * R + 1
     for k in range(m):
@@ -313,11 +63,11 @@ def _zbuffer(m, rec, cell, R, wp, r2, zbuf):
             ty = b + np.float32(i - R)
             y2 = ty * ty
             row = cell[k] + i * wp
-            for q in range(0, n, _LANES):
-                _zmin_row(zbuf, row + q, a, np.float32(q - R), n - q, y2, r2, z)
+            for q in range(0, n, LANES):
+                zmin_row(zbuf, row + q, a, np.float32(q - R), n - q, y2, r2, z)
 
 
-@_jit
+@jit
 def _accumulate(m, rec, cell, R, wp, r2, band1, zbuf, acc, hs):
     n = 2 * R + 1
     for k in range(m):
@@ -328,11 +78,11 @@ def _accumulate(m, rec, cell, R, wp, r2, band1, zbuf, acc, hs):
             ty = b + np.float32(i - R)
             y2 = ty * ty
             row = cell[k] + i * wp
-            for q in range(0, n, _LANES):
-                _acc_row(acc, hs, zbuf, row + q, a, np.float32(q - R), n - q, y2, r2, band1, z, cr, cg, cb)
+            for q in range(0, n, LANES):
+                acc_row(acc, hs, zbuf, row + q, a, np.float32(q - R), n - q, y2, r2, band1, z, cr, cg, cb)
 
 
-@_jit
+@jit
 def _band_bin(z, zmin, band_div):
     q = (z / zmin - np.float32(1.0)) / band_div * np.float32(_CAP_BINS)
     if q >= np.float32(_CAP_BINS - 1):
@@ -342,7 +92,7 @@ def _band_bin(z, zmin, band_div):
     return 0
 
 
-@_jit
+@jit
 def _cap_shares(m, rec, cell, R, wp, r2, band1, band_div, cap, zbuf, cnt, hrow):
     """Per pixel over the cap: the share of slots of each depth bin (``render._cap_shares``);
     ``hrow[c]`` is the pixel's row in the returned table, -1 when all its front points count fully."""
@@ -391,7 +141,7 @@ def _cap_shares(m, rec, cell, R, wp, r2, band1, band_div, cap, zbuf, cnt, hrow):
     return hist
 
 
-@_jit
+@jit
 def _accumulate_capped(m, rec, cell, R, wp, r2, band1, band_div, zbuf, hrow, share, acc, hs):
     """:func:`_accumulate` with each weight scaled by its pixel's share for the point's depth bin."""
     f32 = np.float32
@@ -419,7 +169,7 @@ def _accumulate_capped(m, rec, cell, R, wp, r2, band1, band_div, zbuf, hrow, sha
                     acc[4 * hs + c] += w * z
 
 
-@_jit
+@jit
 def _finish(f, acc, hs, pad, wp, Rf, tf, Kf, out_rgb, out_depth, out_mask, out_xyz):
     """Normalise frame f; xyz = pixel-centre ray at the rendered depth (the camera centre in
     holes, as the torch path)."""
@@ -455,7 +205,7 @@ def _finish(f, acc, hs, pad, wp, Rf, tf, Kf, out_rgb, out_depth, out_mask, out_x
             out_xyz[f, i, j, 2] = (Rf[0, 2] * rx + Rf[1, 2] * ry + Rf[2, 2]) * d + c2
 
 
-@_jit
+@jit
 def _render_frames(xyz, rgb, Rs, ts, Ks, r, R, band, near, far, cap,
                    out_rgb, out_depth, out_mask, out_xyz):
     f32 = np.float32
@@ -464,19 +214,19 @@ def _render_frames(xyz, rgb, Rs, ts, Ks, r, R, band, near, far, cap,
     px = np.empty(n, np.float32)
     py = np.empty(n, np.float32)
     pz = np.empty(n, np.float32)
-    box = np.empty(((n + _CHUNK - 1) // _CHUNK, 6))
-    _split_points(xyz, px, py, pz, box)
+    box = np.empty(((n + CHUNK - 1) // CHUNK, 6))
+    split_points(xyz, px, py, pz, box)
     r2 = f32(r * r)
     band1, band_div = f32(1.0 + band), f32(max(band, 1e-12))
     pad = 2 * R + 1
     wp = width + 2 * pad
-    hs = (height + 2 * pad) * wp + _LANES  # plane size, with spare cells for the lanes past the last window
+    hs = (height + 2 * pad) * wp + LANES  # plane size, with spare cells for the lanes past the last window
     us = np.empty(n, np.float32)
     vs = np.empty(n, np.float32)
     zs = np.empty(n, np.float32)
     ids = np.empty(n, np.int64)
     tile = np.empty(n, np.int32)
-    ntiles = ((width + (1 << _TILE_SHIFT) - 1) >> _TILE_SHIFT) * ((height + (1 << _TILE_SHIFT) - 1) >> _TILE_SHIFT)
+    ntiles = ((width + (1 << TILE_SHIFT) - 1) >> TILE_SHIFT) * ((height + (1 << TILE_SHIFT) - 1) >> TILE_SHIFT)
     count = np.empty(ntiles, np.int64)
     rec = np.empty((0, 6), np.float32)
     cell = np.empty(0, np.int64)
@@ -486,11 +236,11 @@ def _render_frames(xyz, rgb, Rs, ts, Ks, r, R, band, near, far, cap,
     hrow = np.empty(hs if cap > 0 else 0, np.int32)
     for f in range(Rs.shape[0]):
         count[:] = 0
-        m = _project(px, py, pz, box, Rs[f], ts[f], Ks[f], near, far, r, height, width, us, vs, zs, ids, tile, count)
+        m = project(px, py, pz, box, Rs[f], ts[f], Ks[f], near, far, r, height, width, us, vs, zs, ids, tile, count)
         if rec.shape[0] < m:
             rec = np.empty((max(m, 2 * rec.shape[0]), 6), np.float32)
             cell = np.empty(rec.shape[0], np.int64)
-        _bin_by_tile(m, us, vs, zs, ids, tile, count, rgb, R, pad, wp, rec, cell)
+        bin_by_tile(m, us, vs, zs, ids, tile, count, rgb, R, pad, wp, rec, cell)
         zbuf[:] = np.inf
         acc[:] = 0.0
         _zbuffer(m, rec, cell, R, wp, r2, zbuf)

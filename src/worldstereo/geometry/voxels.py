@@ -22,6 +22,7 @@ from scipy import ndimage
 from ..camera import Cameras
 
 UNKNOWN, FREE, OCCUPIED = 0, 1, 2
+NOWHERE = np.iinfo(np.int64).min  # the key of a cast ray that meets no surface
 MAX_RAYS = 4096  # rays per depth map; more add nothing at the grid's resolution
 
 
@@ -165,7 +166,10 @@ class VoxelGrid:
         ``expected_depth`` when that is farther (space just outside the known region is rarely the
         surface: a pan next to the input camera would otherwise score only the shell around it),
         never behind a known surface. The number of distinct keys over all views is the expected
-        newly observed surface in voxel faces, each counted once.
+        newly observed surface in voxel faces, each counted once; ``hits`` per view the (R, 3) keys
+        where each of its rays ends on a surface (the known one it meets through free space, or the
+        expected new one above) and ``NOWHERE`` rows for rays that end nowhere (free to ``max_range``,
+        or behind a known surface they cannot see through), so that views can be compared ray by ray.
         """
         state = self.state
         rmax = max_range or float(np.linalg.norm(np.array(self.shape) * self.voxel))
@@ -173,7 +177,7 @@ class VoxelGrid:
         t = np.arange(1, int(np.ceil(rmax / step)) + 1) * step
         h, w = rays
         uv = np.stack(np.meshgrid((np.arange(w) + 0.5) / w, (np.arange(h) + 0.5) / h, indexing="xy"), -1).reshape(-1, 2)
-        support, new, keys = [], [], []
+        support, new, keys, hits = [], [], [], []
         for i in range(len(cameras)):
             K, world_from_cam = cameras.K[i], cameras.world_from_cam[i]
             u, v = uv[:, 0] * cameras.width, uv[:, 1] * cameras.height
@@ -194,8 +198,21 @@ class VoxelGrid:
             into &= ~occ_before
             hit = o + d[into] * t_hit[into, None]
             keys.append(np.floor((hit - self.origin) / self.voxel).astype(np.int64))
+            ends = np.full((len(s), 3), NOWHERE, np.int64)
+            on = stop == OCCUPIED
+            ends[on] = ijk[np.flatnonzero(on), first[on]]
+            ends[into] = keys[-1]
+            hits.append(ends)
         voxels = np.unique(np.concatenate(keys), axis=0) if keys else np.zeros((0, 3), np.int64)
-        return {"support": np.array(support), "new": np.array(new), "voxels": voxels}
+        return {"support": np.array(support), "new": np.array(new), "voxels": voxels, "hits": hits}
+
+    def occupied_keys(self, keys: np.ndarray) -> np.ndarray:
+        """(P,) whether each voxel key (P, 3) (``NOWHERE`` rows and keys outside the grid: no) is occupied."""
+        k = np.asarray(keys, np.int64)
+        ok = np.all((k >= 0) & (k < np.array(self.shape)), -1)
+        out = np.zeros(len(k), bool)
+        out[ok] = self.occupied[k[ok, 0], k[ok, 1], k[ok, 2]]
+        return out
 
     def counts(self) -> dict:
         """How many voxels are free, occupied and unknown (for the run record)."""

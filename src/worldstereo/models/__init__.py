@@ -28,6 +28,7 @@ from .schedulers import (
                       sample_training_sigma,
                       sample_unipc,
                       shift_sigma,
+                      velocity_from_x,
 )
 from .ssm_branch import SSMBranch, SSMInputs, build_ssm_inputs, pair_frames
 from .worldstereo_model import Conditioning, WorldStereoModel
@@ -42,6 +43,6 @@ __all__ = [
     "dmd_generator_loss", "fake_score_loss", "flow_matching_loss", "pointmap_loss",
     "PointmapPrediction", "PoseHead", "estimate_focal", "register_cameras",
     "add_noise", "dmd_rollout", "dmd_sigmas", "euler_sigmas", "guided_velocity", "sample_dmd", "sample_euler",
-    "sample_training_sigma", "sample_unipc", "shift_sigma",
+    "sample_training_sigma", "sample_unipc", "shift_sigma", "velocity_from_x",
     "SSMBranch", "SSMInputs", "build_ssm_inputs", "pair_frames", "Conditioning", "WorldStereoModel",
 ]

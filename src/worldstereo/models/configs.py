@@ -13,6 +13,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 
+PREDICTIONS = ("velocity", "x")
+X_BASES = ("none", "render")
+
+
 @dataclass
 class CodecConfig:
     """Latent codec choice."""
@@ -149,6 +153,24 @@ class ModelConfig:
     """The bundle carries a DMD-distilled few-step generator backbone (``dmd_backbone``) next to the teacher's."""
     default_sampler: str | None = None
     """Sampler the generator backends use when none is asked for (``euler``, ``unipc``, ``dmd``; None = euler)."""
+    default_base_fill: str | None = None
+    """Render-residual models: how generator backends fill the render's holes for the base (``telea``: per
+    frame, as in training; ``warp``: the warp backend's frames, whose fills persist across frames; None = telea)."""
+    prediction: str = "velocity"
+    """What the backbone's output means: ``"velocity"`` (ε - x0, Wan's) or ``"x"`` (the clean latents, JiT:
+    a narrow network cannot carry a noise-like target through a 192-number token, a clean image it can).
+    Either way ``WorldStereoModel.forward`` returns the velocity, so losses and samplers are unchanged."""
+    x_sigma_min: float = 0.05
+    """x-prediction: the velocity ``(x_σ - x̂0) / σ`` divides by at least this σ (JiT clips it the same way)."""
+    x_correct: str = "all"
+    """Render-residual models: where the backbone's correction applies, ``"all"`` latent pixels or only the
+    ``"holes"``: x̂0 = base + (1 - coverage)·output, so what the cache shows stays the cache's render (GGM's
+    consistency) and the network paints the disocclusions."""
+    x_base: str = "none"
+    """x-prediction around a guess: ``"render"`` makes x̂0 = ``Conditioning.base`` + backbone output, the base
+    being the latents of the Cache3D render with its holes filled (``render_base``), so the condition acts
+    from the first training step and the network learns the render's corrections and the holes' contents;
+    ``"none"``: x̂0 = the output."""
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -162,6 +184,16 @@ class ModelConfig:
         if unknown:
             raise ValueError(f"model config: unknown keys {sorted(unknown)}; expected a subset of {sorted(known)}")
         kwargs = dict(d)
+        if kwargs.get("prediction", "velocity") not in PREDICTIONS:
+            raise ValueError(f"model config: prediction {kwargs['prediction']!r}; choose one of {PREDICTIONS}")
+        if kwargs.get("default_base_fill") not in (None, "telea", "warp"):
+            raise ValueError(f"model config: default_base_fill {kwargs['default_base_fill']!r}; choose 'telea' or 'warp'")
+        if kwargs.get("x_correct", "all") not in ("all", "holes"):
+            raise ValueError(f"model config: x_correct {kwargs['x_correct']!r}; choose 'all' or 'holes'")
+        if kwargs.get("x_base", "none") not in X_BASES:
+            raise ValueError(f"model config: x_base {kwargs['x_base']!r}; choose one of {X_BASES}")
+        if kwargs.get("x_base", "none") != "none" and kwargs.get("prediction", "velocity") != "x":
+            raise ValueError("model config: x_base needs prediction 'x' (it is the base of the predicted x0)")
         for key, sub in parts.items():
             if key in kwargs:
                 kwargs[key] = _sub_from_dict(sub, kwargs[key], key)
@@ -205,6 +237,26 @@ def tiny_config() -> ModelConfig:
     )
 
 
+def tiny_v2_config() -> ModelConfig:
+    """CPU scale, second design (issue 14): 128×128 px, 13 frames, x-prediction around the filled render.
+
+    Pixel-unshuffle ×8 gives 192×16×16 latents and, with Wan's 2×2 patch, 8×8 tokens of 768 numbers per
+    frame: as many tokens per frame as ``tiny`` at 4× its pixels. A width-256 network cannot output a
+    768-number noise-like velocity per token, but it can output a clean image patch (JiT), so the backbone
+    predicts x0 and is trained with the velocity loss (``prediction="x"``). It predicts x0 as a correction of
+    the Cache3D render with its holes filled (``x_base="render"``), which its I2V condition channels carry
+    with the render's coverage as mask: a model that has learned nothing returns the filled render (the
+    ``warp`` baseline's kind of frame, never noise), and training teaches it what the fill gets wrong.
+    Branches and pose head as ``tiny``.
+    """
+    cfg = tiny_config()
+    cfg.name, cfg.height, cfg.width, cfg.num_frames = "tiny-v2", 128, 128, 13
+    cfg.codec = CodecConfig(kind="pixel_unshuffle", factor=8)
+    cfg.prediction = "x"
+    cfg.x_base = "render"
+    return cfg
+
+
 def wan21_i2v_14b_config(model_dir: str | None = None) -> ModelConfig:
     """Shapes of the public Wan2.1-I2V-14B (480p) with the paper's branch sizes.
 
@@ -227,7 +279,7 @@ def wan21_i2v_14b_config(model_dir: str | None = None) -> ModelConfig:
     )
 
 
-CONFIGS = {"tiny": tiny_config, "wan2.1-i2v-14b": wan21_i2v_14b_config}
+CONFIGS = {"tiny": tiny_config, "tiny-v2": tiny_v2_config, "wan2.1-i2v-14b": wan21_i2v_14b_config}
 
 
 def get_config(name: str) -> ModelConfig:

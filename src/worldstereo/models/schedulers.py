@@ -29,6 +29,18 @@ def add_noise(x0: torch.Tensor, noise: torch.Tensor, sigma: torch.Tensor) -> tor
     return (1 - s) * x0 + s * noise
 
 
+def velocity_from_x(x_sigma: torch.Tensor, x0_pred: torch.Tensor, sigma: torch.Tensor,
+                    sigma_min: float = 0.05) -> torch.Tensor:
+    """Velocity of an x-prediction: ``v = (x_σ - x̂0) / max(σ, σ_min)`` (from x_σ = x0 + σ (ε - x0)).
+
+    x_sigma, x0_pred: (B, C, F, H, W); sigma: (B,) or a scalar. The floor keeps the velocity (and the
+    velocity loss's weight on x̂0, 1/σ²) bounded near σ = 0.
+    """
+    s = torch.as_tensor(sigma, device=x_sigma.device).to(x_sigma.dtype).clamp_min(sigma_min)
+    s = s.reshape(-1, *([1] * (x_sigma.ndim - 1))) if s.ndim else s
+    return (x_sigma - x0_pred) / s
+
+
 def sample_training_sigma(batch: int, shift: float, generator: torch.Generator | None = None,
                           device: torch.device | str | None = None) -> torch.Tensor:
     """σ for a training batch: uniform, then shifted like the sampling grid (B,)."""

@@ -25,6 +25,7 @@ from .codecs import LatentCodec, build_codec, fold_time
 from .configs import ModelConfig, get_config
 from .pose_head import PointmapPrediction, PoseHead
 from .registration import register_cameras
+from .render_base import render_base_frames
 from .schedulers import (
     VelocityFn,
     add_noise,
@@ -34,6 +35,7 @@ from .schedulers import (
     sample_dmd,
     sample_euler,
     sample_unipc,
+    velocity_from_x,
 )
 from .ssm_branch import SSMBranch, SSMInputs
 
@@ -53,6 +55,7 @@ class Conditioning:
     image_embeds: torch.Tensor | None = None  # (B, 257, image_dim) CLIP tokens (full scale)
     camera: torch.Tensor | None = None  # (B, C + 7T, F, H, W) from ``camera_condition``
     ssm: SSMInputs | None = None
+    base: torch.Tensor | None = None  # (B, C, F, H, W) latents of the filled render (x_base = "render")
 
 
 class WorldStereoModel(nn.Module):
@@ -130,6 +133,39 @@ class WorldStereoModel(nn.Module):
         """Camera-branch input; see ``camera_branch.camera_condition``."""
         return camera_condition(self.codec, render, hole_mask, plucker)
 
+    def add_render_base(self, cond: Conditioning, render: torch.Tensor, hole: torch.Tensor,
+                        first_frame: torch.Tensor, filled: torch.Tensor | None = None) -> Conditioning:
+        """Give ``cond`` the x-prediction's base when ``config.x_base == "render"`` (else leave it as is):
+        ``cond.base`` = latents of the render (B, 3, F, H, W) with its holes (B, 1, F, H, W, 1 = hole) filled,
+        frame 0 the condition image; ``cond.cond_mask`` = 1 on frame 0 and the render's coverage on later
+        frames (area-averaged to the latent grid, folded like Wan's mask), so the backbone knows which parts
+        of its input are observed and which are fill. ``filled`` (B, 3, F, H, W): the render already filled
+        by the caller (the pipeline can pass the ``warp`` backend's frames, whose fills stay consistent from
+        frame to frame); its frame 0 is replaced by the condition image too."""
+        if self.config.x_base != "render":
+            return cond
+        if filled is None:
+            frames = render_base_frames(render, hole, first_frame)
+        else:
+            frames = filled.clone()
+            frames[:, :, 0] = first_frame.to(frames.dtype)
+        cond.base = self.codec.encode(frames)
+        s = self.codec.spatial_factor
+        b, _, f, h, w = hole.shape
+        cover = 1.0 - hole.to(cond.base.dtype)
+        cover = torch.nn.functional.avg_pool2d(cover.transpose(1, 2).reshape(b * f, 1, h, w), s)
+        cover = cover.reshape(b, f, 1, h // s, w // s).transpose(1, 2).clone()
+        cover[:, :, 0] = 1.0
+        cond.cond_mask = fold_time(cover, self.codec.temporal_factor)
+        return cond
+
+    def x_base(self, cond: Conditioning) -> torch.Tensor | None:
+        """The base added to the backbone's x̂0: ``cond.base``, else the I2V condition latent (the first frame,
+        grey after it), so a call without a render still gets a defined model."""
+        if self.config.x_base != "render":
+            return None
+        return cond.base if cond.base is not None else cond.cond_latent
+
     # ---- forward ----------------------------------------------------------------------------------
     def forward(self, noisy: torch.Tensor, timestep: torch.Tensor, cond: Conditioning, uncond: bool = False,
                 capture: tuple[int, ...] = (), backbone: WanBackbone | None = None) -> BackboneOutput:
@@ -141,7 +177,11 @@ class WorldStereoModel(nn.Module):
         """
         bb = self.backbone if backbone is None else backbone
         text = cond.negative_text_embeds if uncond else cond.text_embeds
-        state = bb.embed(noisy, timestep, cond.cond_latent, cond.cond_mask, text, cond.image_embeds, uncond)
+        base = self.x_base(cond) if self.config.prediction == "x" else None
+        # with a render base, the I2V condition channels carry it (frame 0 is the image either way), so the
+        # backbone sees the guess it corrects from its patch embedding on
+        cond_latent = cond.cond_latent if base is None else base
+        state = bb.embed(noisy, timestep, cond_latent, cond.cond_mask, text, cond.image_embeds, uncond)
         residuals: dict[int, torch.Tensor] = {}
         branches = []
         if cond.camera is not None:
@@ -156,7 +196,16 @@ class WorldStereoModel(nn.Module):
             for k, v in res.items():
                 residuals[k] = residuals[k] + v if k in residuals else v
         tokens, hidden = bb.run_blocks(state, residuals, capture)
-        return BackboneOutput(bb.project_out(tokens, state), hidden)
+        out = bb.project_out(tokens, state)
+        if self.config.prediction == "x":
+            if base is not None:
+                if self.config.x_correct == "holes" and cond.base is not None:
+                    # coverage of each latent pixel by the render (1 on frame 0): corrections go to the holes
+                    out = out * (1 - cond.cond_mask.mean(1, keepdim=True).to(out.dtype))
+                out = out + base.to(out.dtype)
+            out = velocity_from_x(noisy, out, timestep / self.config.scheduler.num_train_timesteps,
+                                  self.config.x_sigma_min)
+        return BackboneOutput(out, hidden)
 
     def velocity_fn(self, cond: Conditioning, backbone: WanBackbone | None = None) -> VelocityFn:
         """``(x, timestep, uncond) -> v`` with the conditions bound, for the samplers."""

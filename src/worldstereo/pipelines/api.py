@@ -16,7 +16,6 @@ import numpy as np
 from ..atomic import atomic_path
 from ..camera import (
     PLAN_ORDER,
-    PRESETS,
     Cameras,
     CameraTrajectory,
     crop_intrinsics,
@@ -24,16 +23,18 @@ from ..camera import (
     preset,
     scale_intrinsics,
 )
+from ..runlayout import INPUT_IMAGE
 from ..safepath import check_name
 from . import limits
 from .depth import DepthBackend, depth_backend
 from .generators import GENERATORS, Generator, build_generator
 from .exif import read_exif
 from .panorama_depth import estimate_panorama
-from .inputs import InputError, check_panorama, load_image, resolve_intrinsics
+from .inputs import (InputError, aspect_crop, check_panorama, load_image, resolve_intrinsics, sample_folder,
+                     trajectory_source)
 from .planner import AutoPlanner, PlanConfig
 from .rundir import RunDirectory, run_lock
-from .scene import Evaluator, ProgressCallback, SceneRun, SceneRunner
+from .runner import Evaluator, ProgressCallback, SceneRun, SceneRunner
 from .scene_state import SceneState, resize_depth, resize_image
 from .video import write_frames, write_video
 
@@ -91,43 +92,6 @@ class SceneInput:
     record: dict
     evaluator: Optional[Evaluator] = None
     image_path: Optional[Path] = None
-
-
-def aspect_crop(h0: int, w0: int, h: int, w: int) -> tuple[int, int, int, int]:
-    """The centred crop ``(x0, y0, width, height)`` of an ``h0 x w0`` image with the aspect of ``h x w``
-    (to the nearest input pixel), so that resizing to the working size does not stretch the image."""
-    if w0 * h > h0 * w:  # input wider than the working size: crop the sides
-        wc, hc = min(w0, max(1, round(h0 * w / h))), h0
-    else:
-        wc, hc = w0, min(h0, max(1, round(w0 * h / w)))
-    return (w0 - wc) // 2, (h0 - hc) // 2, wc, hc
-
-
-def trajectory_source(t: Any) -> str:
-    """``"preset"`` for a preset name, ``"file"`` for a trajectory file; anything else is one clear error."""
-    if isinstance(t, CameraTrajectory):
-        return "object"
-    if isinstance(t, str) and t in PRESETS and not Path(t).exists():
-        return "preset"
-    p = Path(t)
-    if not p.exists() and p.suffix.lower() != ".json":
-        raise InputError(f"trajectory {str(t)!r}: neither a preset ({', '.join(PRESETS)}) nor a trajectory file; "
-                         "check the spelling or give a .json from `worldstereo trajectory make`")
-    return "file"
-
-
-def _sample_folder(x: Any) -> Optional[Path]:
-    """A bundled sample name or a sample folder (holds meta.json) -> its folder."""
-    if isinstance(x, np.ndarray):
-        return None
-    p = Path(x)
-    if p.is_dir() and (p / "meta.json").is_file():
-        return p
-    from ..data.samples import SPECS, samples_dir
-
-    if str(x) in SPECS and not p.exists():
-        return samples_dir() / str(x)
-    return None
 
 
 def _is_ws2_release(name: str) -> bool:
@@ -192,7 +156,7 @@ class WorldStereo:
         """Read and check the inputs, pick the working size, build the initial memories."""
         record: dict = {}
         evaluator = None
-        sample_dir = _sample_folder(image)
+        sample_dir = sample_folder(image)
         sample_depth = None
         image_path = None
         exif = None
@@ -393,13 +357,13 @@ class WorldStereo:
             settings["frames"] = planner.n_frames
         with run_lock(output_dir):
             run = RunDirectory.open(output_dir, inputs, settings, resume=resume)
-            run.record.update({"input": prepared.record, "order": [t.name for t in plan]})
+            run.record.input, run.record.order = prepared.record, [t.name for t in plan]
             if state.plan_scales:  # presets brought nearer to stay clear of seen surfaces (1 = the paper's scale)
-                run.record["plan_scale"] = dict(state.plan_scales)
+                run.record.plan_scale = dict(state.plan_scales)
             if self.generator.untrained:
-                run.record.setdefault("warnings", []).append(
+                run.record.warnings.append(
                     f"the {self.generator.name} generator has untrained (random) weights: frames are not meaningful")
-            with atomic_path(run.path("input.png")) as tmp:
+            with atomic_path(run.path(INPUT_IMAGE)) as tmp:
                 import imageio.v3 as iio
 
                 iio.imwrite(tmp, (np.clip(state.image, 0, 1) * 255 + 0.5).astype(np.uint8), extension=".png")
@@ -407,4 +371,4 @@ class WorldStereo:
             runner = SceneRunner(self.generator, run, state, use_ggm, use_ssm, evaluator=prepared.evaluator, steps=steps,
                                  guidance=guidance, seed=seed, progress=progress)
             runner.run_all(planner or plan, on_done=on_trajectory_done)
-        return SceneRun(run.root, state, planner.chosen if planner else plan, run.record)
+        return SceneRun(run.root, state, planner.chosen if planner else plan, run.record.to_dict())

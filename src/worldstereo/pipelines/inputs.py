@@ -1,4 +1,5 @@
-"""Reading what a user hands the pipeline: images, panoramas, depth maps and intrinsics.
+"""Reading what a user hands the pipeline: images, panoramas, depth maps, intrinsics, and what a
+name stands for (a preset or a trajectory file, a bundled sample), plus the crop to the working aspect.
 
 Everything returned follows DESIGN §5: images float32 (H, W, 3) in [0, 1], depth float32 (H, W)
 with 0 = invalid, K (3, 3) in pixels of the image. Every failure is an ``InputError`` (a
@@ -15,7 +16,7 @@ from typing import Any, Optional
 
 import numpy as np
 
-from ..camera import intrinsics_from_fov
+from ..camera import PRESETS, CameraTrajectory, intrinsics_from_fov
 
 log = logging.getLogger(__name__)
 
@@ -213,3 +214,40 @@ def resolve_intrinsics(shape: tuple[int, int], fov: Optional[float] = None, intr
         return np.asarray(estimated, dtype=np.float64), "depth-model"
     log.warning("no --fov or --intrinsics for the input: assuming a 60 degree horizontal field of view")
     return intrinsics_from_fov(60.0, w, h), "default-fov:60"
+
+
+def aspect_crop(h0: int, w0: int, h: int, w: int) -> tuple[int, int, int, int]:
+    """The centred crop ``(x0, y0, width, height)`` of an ``h0 x w0`` image with the aspect of ``h x w``
+    (to the nearest input pixel), so that resizing to the working size does not stretch the image."""
+    if w0 * h > h0 * w:  # input wider than the working size: crop the sides
+        wc, hc = min(w0, max(1, round(h0 * w / h))), h0
+    else:
+        wc, hc = w0, min(h0, max(1, round(w0 * h / w)))
+    return (w0 - wc) // 2, (h0 - hc) // 2, wc, hc
+
+
+def trajectory_source(t: Any) -> str:
+    """``"preset"`` for a preset name, ``"file"`` for a trajectory file; anything else is one clear error."""
+    if isinstance(t, CameraTrajectory):
+        return "object"
+    if isinstance(t, str) and t in PRESETS and not Path(t).exists():
+        return "preset"
+    p = Path(t)
+    if not p.exists() and p.suffix.lower() != ".json":
+        raise InputError(f"trajectory {str(t)!r}: neither a preset ({', '.join(PRESETS)}) nor a trajectory file; "
+                         "check the spelling or give a .json from `worldstereo trajectory make`")
+    return "file"
+
+
+def sample_folder(x: Any) -> Optional[Path]:
+    """A bundled sample name or a sample folder (holds meta.json) -> its folder."""
+    if isinstance(x, np.ndarray):
+        return None
+    p = Path(x)
+    if p.is_dir() and (p / "meta.json").is_file():
+        return p
+    from ..data.samples import SPECS, samples_dir
+
+    if str(x) in SPECS and not p.exists():
+        return samples_dir() / str(x)
+    return None

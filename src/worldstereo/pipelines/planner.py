@@ -5,9 +5,11 @@ memories hold (the input, the panorama's 27 views, each merged keyframe), with t
 Cache3D as its occupied voxels. Candidates -- the presets at several angles and pivots, and splines
 from the input camera to free-space waypoints -- are kept only when every camera and every
 segment between cameras keeps ``clearance`` in known free space, the motion is smooth
-(``check_smoothness``) and every scored view sees enough known surface for the generator to hold
-on to (``min_support``). The kept candidate whose views would uncover the most unknown voxels
-wins; planning stops at the budget or when the best gain is under ``min_gain``.
+(``check_smoothness``) and every scored view sees enough surface for the generator to hold on to
+(``min_support``): known surface, or what an earlier view of the same trajectory sees
+(``chained_support``). The kept candidate whose views would uncover the most new directions of
+unknown space, less those the trajectories already chosen look at, wins; planning stops at the
+budget or when the best gain is under ``min_gain``.
 
 Everything is a deterministic function of the scene state, so a resumed run that replays its
 finished trajectories re-plans exactly the same choices.
@@ -22,9 +24,9 @@ from typing import Iterator, Optional
 
 import numpy as np
 
-from ..camera import CameraTrajectory, Cameras, check_smoothness, preset, spline
+from ..camera import PLAN_ORDER, CameraTrajectory, Cameras, check_smoothness, preset, spline
 from ..camera.transforms import look_at
-from ..geometry.voxels import VoxelGrid
+from ..geometry.voxels import NOWHERE, VoxelGrid
 from .scene_state import SceneState
 
 log = logging.getLogger(__name__)
@@ -42,9 +44,18 @@ class PlanConfig:
     clearance: float = 0.06  # free space every camera and segment keeps around it
     voxel: float = 1 / 24  # grid voxel edge
     seed_radius: float = 0.25  # ball around the input camera taken as free (the camera stood there)
-    min_support: float = 0.25  # least share of each scored view's rays reaching a known surface
+    min_support: float = 0.25  # least share of each scored view's rays reaching a supported surface (below)
+    # True: a view's rays are supported where they reach a known surface or the surface an earlier view
+    # of the same trajectory reaches (the video is made frame after frame, each from the ones before);
+    # False: known surface only (every view must overlap the memories by itself)
+    chained_support: bool = True
+    # the gain counts the directions (bins of this many degrees, seen from the input camera) of the
+    # expected new surface, so a view from a nearby centre at what was looked at already adds nothing;
+    # 0: count distinct voxels of the expected surface instead
+    gain_bin_deg: float = 2.5
     score_frames: int = 6  # views per candidate that are cast for gain and support
     waypoints: int = 10  # free-space waypoints for spline candidates
+    max_cells: int = 96  # grid cells along its longest axis at most (the voxel grows past ``voxel`` beyond)
 
 
 @contextmanager
@@ -74,7 +85,7 @@ def known_space(state: SceneState, cfg: PlanConfig = PlanConfig()) -> VoxelGrid:
     D = scale(state)
     xyz = state.cache.points.xyz
     centers = np.concatenate([c.centers for c in state.observers])
-    grid = VoxelGrid.bounding(xyz, centers, cfg.voxel * D, pad=0.3 * D, reach=3.0 * D)
+    grid = VoxelGrid.bounding(xyz, centers, cfg.voxel * D, pad=0.3 * D, reach=3.0 * D, max_cells=cfg.max_cells)
     for cams in state.observers:
         s = min(1.0, 64 / max(cams.width, cams.height))
         small = cams.resized(max(2, round(cams.width * s)), max(2, round(cams.height * s)))
@@ -108,12 +119,23 @@ def candidates(state: SceneState, grid: VoxelGrid, n: int, cfg: PlanConfig) -> l
         add(f"dolly-{f}", "dolly", D, distance=f * D)
     for f in (-0.2, 0.2):
         add(f"truck-{f}", "truck", D, dx=f * D)
-    for y in (-90, -60, -30, 30, 60, 90):
+    for y in (-150, -120, -90, -60, -30, 30, 60, 90, 120, 150):
         for p in (-30, 0, 30):
             add(f"pan-{y}" if p == 0 else f"pan-{y}-{p}", "pan", D, yaw=float(y), pitch=float(p))
-    for p in (-45, -30, 30, 45):
+    for p in (-60, -45, -30, 30, 45, 60):
         add(f"tilt-{p}", "pan", D, yaw=0.0, pitch=float(p))
+    # dolly in along the optical axis (where the input's free space is widest) while turning
     start = state.input_camera
+    for f in (0.25, 0.5):
+        for y in (-90, -45, 45, 90):
+            c = np.array([0.0, 0.0, f * D])
+            end = Cameras(K, look_at(c, c + np.array([np.sin(np.radians(y)), 0.0, np.cos(np.radians(y))])), w, h)
+            out.append((f"dolly-pan-{f}-{y}", spline(Cameras.concat([start, end]), n, fps=16.0, name="spline")))
+    # the paper's plan as `--plan default` makes it (pivot brought nearer in front of seen surfaces)
+    for name in PLAN_ORDER:
+        traj = preset(name, D, K, w, h, n)
+        s = float(state.free_space.scale(traj.cameras.centers))
+        out.append((f"default-{name}", preset(name, s * D, K, w, h, n) if s < 1.0 else traj))
     for k, wp in enumerate(_waypoints(grid, cfg.clearance * scale(state), cfg.waypoints)):
         targets = [(f"y{yaw}", wp + np.array([np.sin(np.radians(yaw)), 0.0, np.cos(np.radians(yaw))]))
                    for yaw in (-90, -45, 0, 45, 90)]
@@ -145,9 +167,49 @@ def _waypoints(grid: VoxelGrid, clearance: float, k: int) -> np.ndarray:
     return pts[chosen]
 
 
-def evaluate(grid: VoxelGrid, traj: CameraTrajectory, cfg: PlanConfig, D: float) -> dict:
-    """Constraints and gain of one candidate: ``accepted`` with ``gain`` (unknown voxels uncovered)
+def _encode(keys: np.ndarray) -> np.ndarray:
+    """One int64 per voxel key (P, 3) (keys are within +-2^20 of the grid: rays are cast a few scales)."""
+    k = np.asarray(keys, np.int64) + (1 << 20)
+    return (k[:, 0] << 42) | (k[:, 1] << 21) | k[:, 2]
+
+
+_NEIGHBOURS = np.stack(np.meshgrid(*[np.arange(-1, 2)] * 3, indexing="ij"), -1).reshape(-1, 3)
+
+
+def chained_support(seen: dict) -> np.ndarray:
+    """(N,) per cast view: the share of its rays that end on a known surface, or within a voxel of
+    where a ray of an earlier view of the same trajectory ends (its expected new surface included):
+    what the generator has rendered or has already made when it reaches that view."""
+    out, before = [], np.zeros(0, np.int64)
+    for ends in seen["hits"]:
+        hit = ends[:, 0] != NOWHERE
+        known = np.zeros(len(ends), bool)
+        known[hit] = np.isin(_encode(ends[hit]), before)
+        # rays to a known surface count as known (their key is an occupied voxel of the grid)
+        out.append(float(np.mean(known | seen["on_known"][len(out)])))
+        near = (ends[hit][:, None, :] + _NEIGHBOURS[None]).reshape(-1, 3)
+        before = np.union1d(before, _encode(near))
+    return np.array(out)
+
+
+def _keys(grid: VoxelGrid, voxels: np.ndarray, cfg: PlanConfig, anchor: np.ndarray) -> np.ndarray:
+    """The distinct int64 keys a gain counts for expected new-surface voxels (P, 3): their direction
+    bins from ``anchor`` (``gain_bin_deg``), or the voxels themselves."""
+    if cfg.gain_bin_deg <= 0 or len(voxels) == 0:
+        return np.unique(_encode(voxels))
+    v = grid.centers(voxels) - anchor
+    r = np.maximum(np.linalg.norm(v, axis=1), 1e-12)
+    az = np.floor(np.degrees(np.arctan2(v[:, 0], v[:, 2])) / cfg.gain_bin_deg).astype(np.int64)
+    el = np.floor(np.degrees(np.arcsin(np.clip(v[:, 1] / r, -1, 1))) / cfg.gain_bin_deg).astype(np.int64)
+    return np.unique((az + 100_000) * 1_000_000 + el + 100_000)
+
+
+def evaluate(grid: VoxelGrid, traj: CameraTrajectory, cfg: PlanConfig, D: float,
+             prior: Optional[np.ndarray] = None, anchor: Optional[np.ndarray] = None) -> dict:
+    """Constraints and gain of one candidate: ``accepted`` with ``gain`` (unknown voxels uncovered
+    that ``prior`` -- the encoded voxels the trajectories already chosen look at -- does not hold)
     or the ``reason`` it is refused."""
+    anchor = traj.cameras.centers[0] if anchor is None else anchor
     path = grid.path_clearance(traj.cameras.centers)
     need = cfg.clearance * D
     row: dict = {"clearance": round(float(path.min()) / D, 4)}
@@ -155,18 +217,31 @@ def evaluate(grid: VoxelGrid, traj: CameraTrajectory, cfg: PlanConfig, D: float)
         bad = int(np.argmax(path < need))
         return {**row, "accepted": False, "reason": f"camera {bad} or the segment to it leaves known free space "
                                                      f"(clearance {path[bad] / D:.3f} < {cfg.clearance} x depth)"}
-    with _quiet("worldstereo.camera.trajectories"):
+    with _quiet("worldstereo.camera.presets"):
         rough = check_smoothness(traj).rough_steps
     if rough:
         return {**row, "accepted": False, "reason": f"not smooth at steps {list(rough)[:5]}"}
+    seen = cast(grid, traj, cfg, D)
+    support = chained_support(seen) if cfg.chained_support else seen["support"]
+    voxels = _keys(grid, seen["voxels"], cfg, anchor)
+    if prior is not None and len(prior):
+        voxels = voxels[~np.isin(voxels, prior)]
+    n_rays = len(seen["hits"]) * RAYS[0] * RAYS[1]
+    row.update(support=round(float(support.min()), 4), known_support=round(float(seen["support"].min()), 4),
+               new=round(float(seen["new"].mean()), 4), gain=round(len(voxels) / n_rays, 4))
+    if support.min() < cfg.min_support:
+        return {**row, "accepted": False, "reason": f"a view sees too little supported surface "
+                                                     f"(support {support.min():.2f} < {cfg.min_support})"}
+    return {**row, "accepted": True}
+
+
+def cast(grid: VoxelGrid, traj: CameraTrajectory, cfg: PlanConfig, D: float) -> dict:
+    """``VoxelGrid.cast`` of the trajectory's ``score_frames`` views, with ``on_known`` (N, R): which
+    rays end on a known surface."""
     idx = np.unique(np.linspace(0, len(traj) - 1, cfg.score_frames).round().astype(int))
     seen = grid.cast(traj.cameras[idx], rays=RAYS, max_range=4.0 * D, expected_depth=D)
-    row.update(support=round(float(seen["support"].min()), 4), new=round(float(seen["new"].mean()), 4),
-               gain=round(len(seen["voxels"]) / (len(idx) * RAYS[0] * RAYS[1]), 4))
-    if seen["support"].min() < cfg.min_support:
-        return {**row, "accepted": False, "reason": f"a view sees too little known surface "
-                                                     f"(support {seen['support'].min():.2f} < {cfg.min_support})"}
-    return {**row, "accepted": True}
+    seen["on_known"] = [grid.occupied_keys(e) for e in seen["hits"]]
+    return seen
 
 
 def _path(traj: CameraTrajectory, points: int = 9) -> list[list[float]]:
@@ -202,13 +277,19 @@ class AutoPlanner:
         D = scale(self.state)
         grid = self.grid = known_space(self.state, self.cfg)
         used = {t.name.split("-", 1)[1] for t in self.chosen}
+        # what the trajectories already chosen look at is not new again, whether or not the generator
+        # made a surface there that the memories kept
+        prior = np.zeros(0, np.int64)
+        anchor = self.state.input_camera.centers[0]
+        for t in self.chosen:
+            prior = np.union1d(prior, _keys(grid, cast(grid, t, self.cfg, D)["voxels"], self.cfg, anchor))
         rows = []
         best: Optional[tuple[float, int, CameraTrajectory]] = None
         for i, (label, traj) in enumerate(candidates(self.state, grid, self.n_frames, self.cfg)):
             if label in used:
                 row = {"accepted": False, "reason": "already generated"}
             else:
-                row = evaluate(grid, traj, self.cfg, D)
+                row = evaluate(grid, traj, self.cfg, D, prior, anchor)
             rows.append({"name": label, "kind": traj.kind, **row, "path": _path(traj)})
             if row["accepted"] and (best is None or row["gain"] > best[0]):
                 best = (row["gain"], i, traj)

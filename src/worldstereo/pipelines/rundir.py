@@ -1,4 +1,5 @@
-"""A resumable run directory (DESIGN §6) and its record ``run.json``.
+"""Writing a resumable run directory (DESIGN §6); its layout and the typed record ``run.json`` are
+owned by :mod:`worldstereo.runlayout`.
 
 ``run.json`` holds the inputs (with SHA-256 hashes), the settings, library versions and, per
 trajectory, a status and the hashes of the files it wrote. A trajectory counts as finished only
@@ -14,25 +15,14 @@ import json
 import os
 import platform
 import time
-from functools import lru_cache
-from importlib import resources
 from pathlib import Path
 from typing import Any, Iterable, Iterator, Optional
 
-import jsonschema
-
-from .. import jsonio
-from ..atomic import atomic_write_json
+from ..runlayout import (LOCK, RECORD, TRAJECTORIES, RunError, RunRecord, TrajectoryRecord, read_record,
+                         write_record)
 from ..safepath import UnsafePathError, check_name, inside, remove_tree
 
-RUN_SCHEMA = 1
-RECORD = "run.json"
-#: held (flock) by the process writing the run, so two processes never write one run folder
-LOCK = ".lock"
-
-
-class RunError(ValueError):
-    """The output directory cannot hold this run (not writable, another run, other inputs)."""
+__all__ = ["RunDirectory", "RunError", "library_versions", "read_record", "run_lock", "sha256_file"]
 
 
 def sha256_file(path: str | os.PathLike, chunk: int = 1 << 20) -> str:
@@ -54,41 +44,6 @@ def library_versions() -> dict[str, str]:
         except metadata.PackageNotFoundError:
             continue
     return out
-
-
-@lru_cache(maxsize=1)
-def _schema() -> dict:
-    return json.loads(resources.files("worldstereo.pipelines").joinpath("run.schema.json").read_text(encoding="utf-8"))
-
-
-def validate_record(record: Any, source: str) -> dict:
-    """``record`` if it has the shape of ``run.schema.json`` (and every recorded file lies inside the
-    run), else :class:`RunError` naming ``source`` and the first bad field."""
-    error = jsonschema.exceptions.best_match(jsonschema.Draft202012Validator(_schema()).iter_errors(record))
-    if error is not None:
-        raise RunError(f"{source}: {jsonio.json_path(error.absolute_path)}: {error.message[:160]}; "
-                       "this is not a run record this version can use, start a new run in another folder")
-    for name, entry in record["trajectories"].items():
-        for rel in entry.get("files", {}):
-            if Path(rel).is_absolute() or ".." in Path(rel).parts:
-                raise RunError(f"{source}: trajectories.{name}.files: {rel[:60]!r} is not a path inside the run; "
-                               "start a new run in another folder")
-    return record
-
-
-def read_record(root: str | os.PathLike) -> dict:
-    """The validated ``run.json`` of the run in ``root``; :class:`RunError` (one line) when ``root``
-    holds no run or a record of the wrong shape."""
-    path = Path(root) / RECORD
-    if not Path(root).is_dir():
-        raise RunError(f"{root}: not a folder; pass a worldstereo run directory (the -o folder of `worldstereo generate`)")
-    if not path.is_file():
-        raise RunError(f"{root}: not a worldstereo run (no {RECORD}); give the -o folder of `worldstereo generate`")
-    try:
-        data = jsonio.load(path, "run record")
-    except jsonio.JSONInputError as exc:
-        raise RunError(f"{exc}; start a new run in another folder") from None
-    return validate_record(data, str(path))
 
 
 def _empty(root: Path) -> bool:
@@ -143,7 +98,7 @@ def _check_writable(root: Path) -> None:
 class RunDirectory:
     """The files of one run. Create with :meth:`open`; paths follow DESIGN §6."""
 
-    def __init__(self, root: Path, record: dict):
+    def __init__(self, root: Path, record: RunRecord):
         self.root = root
         self.record = record
 
@@ -184,28 +139,19 @@ class RunDirectory:
             cls._check_same(root, record, hashed, settings)
             _check_writable(root)
             run = cls(root, record)
-            run.record["resumed"] = run.record.get("resumed", 0) + 1
+            run.record.resumed = (run.record.resumed or 0) + 1
             run.save()
             return run
         if root.exists() and not _empty(root):
             raise RunError(f"{root}: exists and is not an empty folder or a worldstereo run; choose another -o")
         _check_writable(root)
-        record = {
-            "schema": RUN_SCHEMA,
-            "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-            "inputs": hashed,
-            "settings": settings,
-            "versions": library_versions(),
-            "trajectories": {},
-            "order": [],
-        }
-        run = cls(root, record)
+        run = cls(root, RunRecord.new(hashed, settings, library_versions()))
         run.save()
         return run
 
     @staticmethod
-    def _check_same(root: Path, record: dict, inputs: dict, settings: dict) -> None:
-        for kind, new, old in (("input", inputs, record.get("inputs", {})), ("setting", settings, record.get("settings", {}))):
+    def _check_same(root: Path, record: RunRecord, inputs: dict, settings: dict) -> None:
+        for kind, new, old in (("input", inputs, record.inputs), ("setting", settings, record.settings)):
             for key in sorted(set(new) | set(old)):
                 a, b = old.get(key), new.get(key)
                 if isinstance(a, dict) and isinstance(b, dict) and "sha256" in a and "sha256" in b:
@@ -221,25 +167,21 @@ class RunDirectory:
 
     def trajectory_dir(self, name: str) -> Path:
         """``trajectories/<name>``; ``name`` must be a safe identifier (it came from a file)."""
-        return self.path("trajectories", check_name(name, "trajectory name"))
+        return self.path(TRAJECTORIES, check_name(name, "trajectory name"))
 
     # -- state ------------------------------------------------------------------------------------
     def save(self) -> None:
-        atomic_write_json(self.root / RECORD, self.record)
+        write_record(self.root, self.record)
 
-    def entry(self, name: str) -> dict:
-        if name not in self.record["trajectories"]:
-            self.record["trajectories"][name] = {"status": "pending"}
-        if name not in self.record["order"]:
-            self.record["order"].append(name)
-        return self.record["trajectories"][name]
+    def entry(self, name: str) -> TrajectoryRecord:
+        return self.record.entry(name)
 
     def is_done(self, name: str) -> bool:
         """Marked done and every recorded file present with its recorded hash."""
-        e = self.record["trajectories"].get(name)
-        if not e or e.get("status") != "done":
+        e = self.record.trajectories.get(name)
+        if e is None or e.status != "done":
             return False
-        for rel, digest in e.get("files", {}).items():
+        for rel, digest in e.files.items():
             p = self.root / rel
             try:
                 inside(p, self.root)
@@ -254,25 +196,23 @@ class RunDirectory:
         d = self.trajectory_dir(name)
         remove_tree(d, self.root)
         d.mkdir(parents=True)
-        e = self.entry(name)
-        e.clear()
-        e.update({"status": "running", "started": time.time()})
+        self.record.entry(name)
+        self.record.trajectories[name] = TrajectoryRecord(status="running", started=time.time())
         self.save()
         return d
 
     def finish(self, name: str, files: Iterable[Path], info: Optional[dict] = None) -> None:
         """Record the trajectory's files (with hashes) and extra info, then mark it done."""
         e = self.entry(name)
-        e["files"] = {str(Path(f).relative_to(self.root)): sha256_file(f) for f in files}
-        e.update(info or {})
-        e["seconds"] = round(time.time() - e.get("started", time.time()), 3)
-        e["status"] = "done"
+        e.files = {str(Path(f).relative_to(self.root)): sha256_file(f) for f in files}
+        e.info.update(info or {})
+        e.seconds = round(time.time() - (e.started if e.started is not None else time.time()), 3)
+        e.status = "done"
         self.save()
 
     def record_output(self, key: str, files: Iterable[Path], info: Optional[dict] = None) -> None:
         """Hashes and info of run-level outputs (cache.ply, memory bank, reconstruction…)."""
-        out = self.record.setdefault("outputs", {})
-        out[key] = {"files": {str(Path(f).relative_to(self.root)): sha256_file(f) for f in files}, **(info or {})}
+        self.record.outputs[key] = {"files": {str(Path(f).relative_to(self.root)): sha256_file(f) for f in files}, **(info or {})}
         self.save()
 
 

@@ -78,7 +78,7 @@ def train_all(config: TrainConfig, output: str | Path, stages: tuple[str, ...] =
     results: list[StageResult] = []
     init: Optional[Path] = None
     for stage in stages:
-        if stage == "base" and config.model != "tiny":
+        if stage == "base" and not config.model.startswith("tiny"):
             log.info("skipping base: the full scale starts from Wan2.1")
             continue
         root = out / stage
@@ -98,6 +98,9 @@ def train_all(config: TrainConfig, output: str | Path, stages: tuple[str, ...] =
         tmp = dest.with_name(dest.name + ".tmp")
         remove_tree(tmp, dest.parent)
         shutil.copytree(init, tmp)
+        if config.release:  # inference settings of the release, chosen on validation scenes (the preset says why)
+            cfg_path = tmp / "config.json"
+            atomic_write_json(cfg_path, {**json.loads(cfg_path.read_text()), **config.release})
         remove_tree(dest, dest.parent)
         tmp.rename(dest)
         log.info("exported the trained model to %s", dest)

@@ -31,6 +31,7 @@ def freeze(module: Optional[nn.Module], trainable: bool = False) -> None:
 def conditioning(model: WorldStereoModel, batch: Batch, camera: bool, ssm: bool) -> Conditioning:
     """Wan I2V condition from frame 0, plus the camera-branch and SSM inputs when asked for."""
     cond = Conditioning(*model.image_condition(batch.video[:, :, 0], batch.video.shape[2]))
+    model.add_render_base(cond, batch.render, batch.hole, batch.video[:, :, 0])
     if camera:
         cond.camera = model.camera_condition(batch.render, batch.hole, batch.plucker)
     if ssm and batch.ssm is not None:
@@ -155,7 +156,11 @@ def prepare_stage(model: WorldStereoModel, stage: str, cfg: StageConfig) -> dict
     shift = model.config.scheduler.shift
     if stage == "base":
         freeze(model.backbone, True)
-        return {"main": FlowMatchingLoss(model, False, False, cfg.text_dropout, shift)}
+        if cfg.with_camera:  # the branch learns beside the backbone from step one (no "sudden convergence")
+            if model.camera_branch is None:
+                raise ValueError("stage base: with_camera needs a camera branch (config.camera.enabled is False)")
+            freeze(model.camera_branch, True)
+        return {"main": FlowMatchingLoss(model, cfg.with_camera, False, cfg.text_dropout, shift)}
     if stage in ("camera", "ggm"):
         if model.camera_branch is None:
             raise ValueError(f"stage {stage}: the model has no camera branch (config.camera.enabled is False)")
@@ -173,6 +178,7 @@ def prepare_stage(model: WorldStereoModel, stage: str, cfg: StageConfig) -> dict
     if stage == "dmd":
         if model.dmd_backbone is None:
             model.add_dmd_generator()
+        model.config.default_sampler = "dmd"  # the distilled few-step generator is what the bundle runs
         fake = copy.deepcopy(model.backbone)
         freeze(model.dmd_backbone, True)
         freeze(fake, True)

@@ -22,12 +22,12 @@ import numpy as np
 
 from .. import jsonio
 from ..camera import Cameras, CameraTrajectory, load_trajectory
+from ..runlayout import CACHE, CAMERAS, FRAMES, INPUT_IMAGE, RECORD, REFERENCES, TRAJECTORIES
 from ..safepath import UnsafeNameError, UnsafePathError, check_name, inside
 
 log = logging.getLogger(__name__)
 
 VIDEO_KINDS = ("video", "render", "mask")
-RECORD = "run.json"
 _FIX = "pass the -o folder of `worldstereo generate`"
 
 
@@ -90,7 +90,7 @@ class RunContents:
 
     @property
     def input_image(self) -> Optional[Path]:
-        p = self.root / "input.png"
+        p = self.root / INPUT_IMAGE
         return p if p.is_file() else None
 
 
@@ -142,7 +142,7 @@ def _trajectory_names(root: Path, record: dict) -> list[str]:
     order = record.get("order")
     names = [n for n in order if isinstance(n, str)] if isinstance(order, list) else []
     names += [n for n in record.get("trajectories", {}) if n not in names]
-    tdir = _within(root, "trajectories")
+    tdir = _within(root, TRAJECTORIES)
     if tdir is not None and tdir.is_dir():
         names += sorted(p.name for p in tdir.iterdir() if p.is_dir() and p.name not in names)
     return names
@@ -150,7 +150,7 @@ def _trajectory_names(root: Path, record: dict) -> list[str]:
 
 def _load_trajectory(root: Path, name: str, entry: object, missing: list[str]) -> TrajectoryContents:
     entry = entry if isinstance(entry, dict) else {}
-    rel = f"trajectories/{name}"
+    rel = f"{TRAJECTORIES}/{name}"
     d = _within(root, rel) if _component(name) else None
     status = entry.get("status")
     status = status if isinstance(status, str) else ("unknown" if d is not None else "pending")
@@ -161,28 +161,28 @@ def _load_trajectory(root: Path, name: str, entry: object, missing: list[str]) -
     if d is None or not d.is_dir():
         missing.append(f"{rel}/: not started ({out.status})")
         return out
-    cams = d / "cameras.json"
+    cams = d / CAMERAS
     if cams.is_file():
         try:
             out.trajectory = load_trajectory(cams)
         except ValueError as exc:
-            missing.append(f"{rel}/cameras.json: unreadable ({str(exc).splitlines()[0]})")
+            missing.append(f"{rel}/{CAMERAS}: unreadable ({str(exc).splitlines()[0]})")
     else:
-        missing.append(f"{rel}/cameras.json: not written")
+        missing.append(f"{rel}/{CAMERAS}: not written")
     refs_missing: list[str] = []
-    refs = _read_json(root, f"{rel}/references.json", refs_missing)
+    refs = _read_json(root, f"{rel}/{REFERENCES}", refs_missing)
     problem = _references_problem(refs) if refs is not None else refs_missing[0].split(": ", 1)[1]
     if problem is None:
         out.references = refs
     else:
-        missing.append(f"{rel}/references.json: {problem}")
+        missing.append(f"{rel}/{REFERENCES}: {problem}")
     for kind in VIDEO_KINDS:
         video = _within(root, f"{rel}/{kind}.mp4")
         if video is not None and video.is_file():
             out.videos[kind] = f"{rel}/{kind}.mp4"
         else:
             missing.append(f"{rel}/{kind}.mp4: not written")
-    frames = _within(root, f"{rel}/frames")
+    frames = _within(root, f"{rel}/{FRAMES}")
     out.frames = sorted(frames.glob("frame_*.png")) if frames is not None and frames.is_dir() else []
     if not out.frames:
         missing.append(f"{rel}/frames/: no frames")
@@ -288,11 +288,11 @@ def load_run(run_dir: str | os.PathLike) -> RunContents:
         path = _within(root, rel)
         return path if path is not None and path.is_file() else None
 
-    cache = file("cache.ply")
+    cache = file(CACHE)
     if cache is None:
-        missing.append("cache.ply: not written")
-    if file("input.png") is None:
-        missing.append("input.png: not written")
+        missing.append(f"{CACHE}: not written")
+    if file(INPUT_IMAGE) is None:
+        missing.append(f"{INPUT_IMAGE}: not written")
     recon, recon_files = None, {}
     recon_dir = _within(root, "reconstruction")
     if recon_dir is not None and recon_dir.is_dir():

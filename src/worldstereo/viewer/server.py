@@ -27,16 +27,17 @@ from typing import Optional
 
 from ..safepath import UnsafePathError, inside
 from .html import content_security_policy
+from ..runlayout import CACHE, INPUT_IMAGE, MEMORY, RECORD, TRAJECTORIES, VIEWER
 from .rundata import read_run_record
 
 log = logging.getLogger(__name__)
 
 _RANGE = re.compile(r"bytes=(\d*)-(\d*)$")
 # What a run writes (DESIGN §6): these files at its top, and under these folders files of these kinds.
-TOP_FILES = frozenset({"run.json", "input.png", "cache.ply", "cache.json", "viewer.html"})
+TOP_FILES = frozenset({RECORD, INPUT_IMAGE, CACHE, "cache.json", VIEWER})
 SUBTREES = {
-    "memory": frozenset({".json", ".png"}),
-    "trajectories": frozenset({".json", ".png", ".mp4", ".npz"}),
+    MEMORY: frozenset({".json", ".png"}),
+    TRAJECTORIES: frozenset({".json", ".png", ".mp4", ".npz"}),
     "reconstruction": frozenset({".json", ".png", ".ply", ".npz", ".obj", ".mtl", ".gltf", ".glb", ".bin", ".fbx",
                                  ".usda", ".usdc", ".usdz", ".pcd", ".xyz", ".las"}),
 }

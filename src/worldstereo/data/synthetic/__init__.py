@@ -6,7 +6,7 @@
 
 from .layouts import KINDS, make_scene
 from .render import PanoramaOutput, RenderOutput, camera_rays, render, render_panorama
-from .scene import Scene, SurfaceSamples
+from .world import Scene, SurfaceSamples
 from .textures import PATTERNS, make_texture
 
 __all__ = [

@@ -13,7 +13,7 @@ import numpy as np
 
 from . import meshes
 from .meshes import Part
-from .scene import Scene
+from .world import Scene
 from .textures import TEXTURE_SIZE, make_texture, sky_texture
 
 KINDS = ("room", "outdoor", "object")

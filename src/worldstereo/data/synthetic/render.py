@@ -18,7 +18,7 @@ import numpy as np
 
 from ...camera import Cameras
 from ...camera.panorama import equirect_directions
-from .scene import Scene
+from .world import Scene
 
 # Direction toward the light for Lambert shading: from above (-y), a little to the right and behind.
 DEFAULT_LIGHT = np.array([0.3, -1.0, -0.4]) / np.linalg.norm([0.3, -1.0, -0.4])

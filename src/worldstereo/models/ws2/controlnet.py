@@ -50,11 +50,16 @@ class ModulatedNorm(nn.Module):
 
 
 class SelfAttention(nn.Module):
-    """Multi-head self-attention, q/k RMS-normalised across heads, rotary positions."""
+    """Multi-head self-attention, q/k RMS-normalised across heads, rotary positions. With a
+    ``parallel_config`` (set by ``parallel.enable_context_parallel``) ``x`` is this rank's share of the tokens
+    and the keys of all ranks are attended to."""
+
+    ws2_attention = True
 
     def __init__(self, dim: int, heads: int):
         super().__init__()
         self.heads = heads
+        self.parallel_config = None
         self.to_q, self.to_k, self.to_v = (nn.Linear(dim, dim) for _ in range(3))
         self.to_out = nn.ModuleList([nn.Linear(dim, dim)])
         self.norm_q = nn.RMSNorm(dim, eps=1e-6)
@@ -64,6 +69,10 @@ class SelfAttention(nn.Module):
         q = apply_rope(self.norm_q(self.to_q(x)).unflatten(2, (self.heads, -1)), *rope)
         k = apply_rope(self.norm_k(self.to_k(x)).unflatten(2, (self.heads, -1)), *rope)
         v = self.to_v(x).unflatten(2, (self.heads, -1))
+        if self.parallel_config is not None:
+            from .parallel import attention
+
+            return self.to_out[0](attention(q, k, v, self.parallel_config).flatten(2).type_as(x))
         out = F.scaled_dot_product_attention(q.transpose(1, 2), k.transpose(1, 2), v.transpose(1, 2))
         return self.to_out[0](out.transpose(1, 2).flatten(2).type_as(x))
 

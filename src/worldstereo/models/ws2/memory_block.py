@@ -20,11 +20,22 @@ def _qkv(attn, x: torch.Tensor, rope: tuple) -> tuple:
 
 
 def joint_self_attention(attn, x: torch.Tensor, refs: torch.Tensor, rope: tuple, ref_rope: tuple) -> tuple:
-    """``x [B, L, D]``, ``refs [B, Lr, D]`` -> (x_out, refs_out), one softmax over all L + Lr keys."""
+    """``x [B, L, D]``, ``refs [B, Lr, D]`` -> (x_out, refs_out), one softmax over all L + Lr keys.
+
+    Under context parallelism (the block's processor holds the parallel config) ``x`` and ``refs`` are this
+    rank's shares; the keys are all ranks' [refs ; targets] shares, a reordering of the same keys, which an
+    unmasked softmax does not see (positions are in the rotary phases, applied before)."""
     q, k, v = _qkv(attn, x, rope)
     rq, rk, rv = _qkv(attn, refs, ref_rope)
-    q, k, v = (torch.cat(p, dim=1).transpose(1, 2) for p in ((rq, q), (rk, k), (rv, v)))
-    out = F.scaled_dot_product_attention(q, k, v).transpose(1, 2).flatten(2).type_as(x)
+    parallel = getattr(attn.processor, "_parallel_config", None)
+    if parallel is not None:
+        from .parallel import attention
+
+        q, k, v = (torch.cat(p, dim=1) for p in ((rq, q), (rk, k), (rv, v)))
+        out = attention(q, k, v, parallel).flatten(2).type_as(x)
+    else:
+        q, k, v = (torch.cat(p, dim=1).transpose(1, 2) for p in ((rq, q), (rk, k), (rv, v)))
+        out = F.scaled_dot_product_attention(q, k, v).transpose(1, 2).flatten(2).type_as(x)
     out = attn.to_out[0](out)
     n_ref = refs.shape[1]
     return out[:, n_ref:], out[:, :n_ref]

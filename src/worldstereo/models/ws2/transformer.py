@@ -31,6 +31,9 @@ class Ws2Transformer(WanTransformer3DModel):
     """Wan2.1-I2V backbone + ControlNet (+ memory). Build with :meth:`from_config_ws2` (or load with ``weights.load_transformer``)."""
 
     _keep_in_fp32_modules = list(FP32_MODULES)
+    # no diffusers CP hooks: the plan inherited from WanTransformer3DModel names modules this forward does not
+    # call; ``velocity`` splits and gathers itself (see ``parallel.py``)
+    _cp_plan: dict = {}
 
     @classmethod
     def from_config_ws2(cls, cfg: Ws2Config) -> "Ws2Transformer":
@@ -116,6 +119,17 @@ class Ws2Transformer(WanTransformer3DModel):
         if context_image is not None:
             context = torch.cat([context_image, context], dim=1)
 
+        parallel = self._parallel_config
+        if parallel is not None:  # context parallelism: this rank keeps its 1/N of every token sequence
+            from .parallel import shard
+
+            tokens, control_tokens = shard(tokens, parallel), shard(control_tokens, parallel)
+            rope = tuple(shard(r, parallel) for r in rope)
+            control_rope = tuple(shard(r, parallel) for r in control_rope)
+            if refs is not None:
+                refs = shard(refs, parallel)
+                ref_rope = tuple(shard(r, parallel) for r in ref_rope)
+
         residuals = self.controlnet.residuals(control_tokens, temb, control_rope)
         n_control = len(self.controlnet.controlnet_blocks)
         ref_in = refs
@@ -131,6 +145,10 @@ class Ws2Transformer(WanTransformer3DModel):
         shift, scale = (self.scale_shift_table + temb.unsqueeze(1)).chunk(2, dim=1)
         tokens = (self.norm_out(tokens.float()) * (1 + scale) + shift).type_as(tokens)
         out = self.proj_out(tokens)
+        if parallel is not None:
+            from .parallel import gather
+
+            out = gather(out, parallel)
         out = out.reshape(b, ft, rows, cols, p_t, p_h, p_w, -1).permute(0, 7, 1, 4, 2, 5, 3, 6)
         return out.flatten(6, 7).flatten(4, 5).flatten(2, 3)
 

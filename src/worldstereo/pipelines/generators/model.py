@@ -75,6 +75,9 @@ class ModelGenerator(Generator):
         self.sampler = sampler or getattr(cfg, "default_sampler", None) or "euler"
         if self.sampler not in SAMPLERS:
             raise ValueError(f"sampler {self.sampler!r} is not one of {', '.join(SAMPLERS)}")
+        self.base_fill = getattr(cfg, "default_base_fill", None) or "telea"
+        """render-residual models: how the render's holes are filled before the model corrects them, per
+        frame by Telea (as in training) or by the ``warp`` backend (Telea fills reused across frames)"""
         self.text_embeds = text_embeds
         self.negative_text_embeds = negative_text_embeds
         self.image_encoder = image_encoder
@@ -100,7 +103,7 @@ class ModelGenerator(Generator):
         layout = _layout(root)
         if layout == "ours":
             model = WorldStereoModel.from_pretrained(root)
-            kind = "tiny" if model.config.name == "tiny" else "wan"
+            kind = "tiny" if model.config.name.startswith("tiny") else "wan"
             untrained = bool(json.loads((root / "config.json").read_text()).get("untrained", False))
             return cls(model, kind, untrained=untrained, device=device, dtype=dtype, sampler=sampler)
         # full scale from a diffusers-layout Wan directory
@@ -156,6 +159,12 @@ class ModelGenerator(Generator):
         if m.camera_branch is not None:
             rays = plucker_rays(cams, h, w).permute(1, 0, 2, 3)[None].to(dev, dt)
             cond.camera = m.camera_condition(t(request.renders), t(request.masks), rays)
+        filled = None
+        if m.config.x_base == "render" and self.base_fill == "warp":
+            from .warp import WarpGenerator
+
+            filled = t(WarpGenerator().generate(request).frames)
+        m.add_render_base(cond, t(request.renders), t(request.masks), first, filled)
         refs = request.references
         if refs is not None and len(refs) and m.ssm_branch is not None:
             tf = m.codec.temporal_factor
@@ -176,11 +185,17 @@ class ModelGenerator(Generator):
         video = m.codec.decode(latents)[0].float().clamp(0, 1).permute(1, 2, 3, 0).cpu().numpy()
         frames = video[:n].astype(np.float32)
         frames[0] = request.image  # frame 0 is the condition image itself
+        info = {"sampler": self.sampler, "steps": steps, **({"base_fill": self.base_fill} if m.config.x_base == "render" else {}),
+                "ssm_pairs": 0 if cond.ssm is None else int(len(cond.ssm.target_frames))}
+        if m.config.x_base == "render":
+            # a render-residual model's frame is the cache's render corrected, with its holes painted: the
+            # cache takes it the way it takes a warp frame (soft points, trusted like warp's fills)
+            depth, confidence = render_anchored_depth(frames, request)
+            return GenerationResult(frames, depth, "render+inpainted", info, confidence=confidence, derived=True)
         depth, source = self._pose_head_depth(latents, cond, n, h, w)
         if depth is not None:
             depth = scale_to_render(depth, request.render_depth)
-        return GenerationResult(frames, depth, source, {"sampler": self.sampler, "steps": steps,
-                                                       "ssm_pairs": 0 if cond.ssm is None else int(len(cond.ssm.target_frames))})
+        return GenerationResult(frames, depth, source, info)
 
     def _pose_head_depth(self, latents: torch.Tensor, cond: Any, n: int, h: int, w: int):
         """Per-frame z-depth from the JOG3R head's own-frame pointmaps (one V2C pass on the result),
@@ -194,6 +209,30 @@ class ModelGenerator(Generator):
         idx = torch.as_tensor([(i + tf - 1) // tf for i in range(n)]).clamp(max=z.shape[0] - 1)
         depth = torch.nn.functional.interpolate(z[idx][:, None].float(), size=(h, w), mode="nearest")[:, 0]
         return depth.clamp(min=0).cpu().numpy().astype(np.float32), "pose-head"
+
+
+AGREE_TOL = 0.08  # mean |frame - render| over RGB in [0, 1] below which a pixel shows what the cache rendered
+
+
+def render_anchored_depth(frames: np.ndarray, request: GenerationRequest) -> tuple[np.ndarray, np.ndarray]:
+    """Depth (N, H, W) and cache trust (N, H, W) of a render-residual model's frames (N, H, W, 3).
+
+    Where a frame shows what the cache rendered (a covered pixel within ``AGREE_TOL`` of the render) the
+    depth is the render's, which registers exactly; elsewhere (the holes, and covered pixels the model
+    repainted) it is the far side of the nearest edge (``warp.inpaint_depth``), and the trust is warp's
+    for fills (``warp.merge_confidence``: near the render 0.5, deep in a hole 0). The pose head's 16×16
+    depth was the other candidate; it places new content worse than the edge's depth at this scale
+    (MODEL_CARD.md), so it is used for cameras, not for the cache."""
+    from .warp import inpaint_depth, merge_confidence
+
+    depth = np.zeros(request.render_depth.shape, np.float32)
+    trust = np.zeros(request.render_depth.shape, np.float32)
+    for i in range(len(frames)):
+        r = request.render_depth[i]
+        agree = (request.masks[i] < 0.5) & (r > 0) & (np.abs(frames[i] - request.renders[i]).mean(-1) < AGREE_TOL)
+        depth[i] = inpaint_depth(np.where(agree, r, 0.0).astype(np.float32), ~agree)
+        trust[i] = merge_confidence(~agree)
+    return depth, trust
 
 
 def scale_to_render(depth: np.ndarray, render_depth: Optional[np.ndarray]) -> np.ndarray:

@@ -5,6 +5,10 @@ layout (``worldstereo-<variant>/{config.json, model.safetensors}``) and the auxi
 Wan2.1-I2V-480P folder (VAE, CLIP vision encoder and processor, UMT5 + tokenizer, scheduler config). The
 request is converted to the released conventions by ``ws2_adapter``; the frames come back in the project's.
 Depth is not predicted: the scene's depth backend estimates it, as for every backend without depth.
+
+Launched by ``torchrun`` with several processes (``WORLD_SIZE`` > 1), every process loads the whole pipeline
+on its own device (``cuda:LOCAL_RANK``, or the CPU with gloo) and the transformer's token sequence is split
+across them (``models/ws2/parallel.py``, diffusers' Ulysses context parallelism).
 """
 
 from __future__ import annotations
@@ -65,9 +69,13 @@ class Ws2Generator(Generator):
         if missing:
             raise FileNotFoundError(f"{base} lacks {', '.join(missing)}: --base-model must be a diffusers-layout "
                                     f"Wan2.1-I2V folder ({BASE_ID})")
-        dev = resolve_device(device)
+        from ...models.ws2 import parallel
+
+        dev = parallel.init_distributed(device) if parallel.world_size() > 1 else resolve_device(device)
         dt = _dtype(dtype, dev)
         transformer = load_transformer(root, variant, base_model=base, dtype=dt, device=dev)
+        if parallel.world_size() > 1:
+            parallel.enable_context_parallel(transformer, dev)
         vae, clip, processor, scheduler = _auxiliaries(base, dev, dt)
         pipe = Ws2Pipeline(transformer, vae, clip, processor, scheduler)
         embeds, negative = _prompt_embeds(base, prompt, data.get("negative_prompt", ""),
@@ -105,6 +113,14 @@ class Ws2Generator(Generator):
                       camera_qt=_t(qt, dev), camera_qt_ref=_t(qt_ref, dev))
         from ...models.ws2.pipeline import Ws2Inputs
 
+        parallel = self.pipeline.transformer._parallel_config
+        if parallel is not None:
+            from ...models.ws2.parallel import check_divisible
+
+            per_frame = (h // 16) * (w // 16)
+            check_divisible(self.pipeline.transformer, n * per_frame,
+                            int(kw["ref_index"].numel()) * per_frame if kw else 0, parallel._world_size)
+
         inputs = Ws2Inputs(image_u8=np.round(np.clip(request.image, 0, 1) * 255).astype(np.uint8),
                            render_video=_t(video, dev), render_mask=_t(hole, dev),
                            plucker=_t(plucker_released(cams.K, w2c, h, w), dev), prompt_embeds=self.prompt_embeds,
@@ -121,7 +137,8 @@ class Ws2Generator(Generator):
         if progress is not None:
             progress(1, 1, "ws2 sampling")
         return GenerationResult(frames, info={"variant": self.cfg.variant, "references": int(
-            kw["ref_index"].numel()) if kw else 0, "sampler": "dmd" if self.cfg.dmd else "unipc"})
+            kw["ref_index"].numel()) if kw else 0, "sampler": "dmd" if self.cfg.dmd else "unipc",
+            "processes": parallel._world_size if parallel is not None else 1})
 
 
 def _t(a: np.ndarray, dev: torch.device) -> torch.Tensor:

@@ -27,6 +27,7 @@ from ..memory.bank import Retrieval
 from .depth import DepthBackend
 from .generators.base import GenerationRequest, GenerationResult, Generator
 from .planner import AutoPlanner as Planner
+from ..runlayout import BANK, CACHE, MEMORY, RunLayout, TrajectoryLayout
 from .rundir import RunDirectory
 from .scene_state import SceneState
 from .video import read_frames, to_uint8, write_frames, write_video
@@ -69,14 +70,14 @@ class SceneRun:
     root: Path
     state: SceneState
     trajectories: list[CameraTrajectory]
-    record: dict
+    record: dict  # run.json as written (``RunRecord.to_dict()``)
 
     @property
     def names(self) -> list[str]:
         return [t.name for t in self.trajectories]
 
     def trajectory_dir(self, name: str) -> Path:
-        return self.root / "trajectories" / name
+        return RunLayout(self.root).trajectory(name).root
 
 
 def _quantise(frames: np.ndarray) -> np.ndarray:
@@ -151,44 +152,44 @@ class SceneRunner:
 
     # -- files --------------------------------------------------------------------------------
     def write(self, out: TrajectoryOutput, traj: CameraTrajectory) -> list[Path]:
-        d = self.run.trajectory_dir(out.name)
-        files = write_frames(d / "frames", out.frames)
-        files.append(write_video(d / "video.mp4", out.frames, fps=traj.fps))
-        files.append(write_video(d / "render.mp4", out.renders, fps=traj.fps))
-        files.append(write_video(d / "mask.mp4", out.masks, fps=traj.fps))
-        files.append(save_trajectory(traj.with_cameras(out.cameras), d / "cameras.json"))
-        atomic_write_json(d / "references.json", out.references or {"every": self.generator.ssm_every, "targets": [], "references": [],
+        t = TrajectoryLayout(self.run.trajectory_dir(out.name))
+        files = write_frames(t.frames, out.frames)
+        files.append(write_video(t.video, out.frames, fps=traj.fps))
+        files.append(write_video(t.render, out.renders, fps=traj.fps))
+        files.append(write_video(t.mask, out.masks, fps=traj.fps))
+        files.append(save_trajectory(traj.with_cameras(out.cameras), t.cameras))
+        atomic_write_json(t.references, out.references or {"every": self.generator.ssm_every, "targets": [], "references": [],
                                                                      "scores": [], "angles": []})
-        files.append(d / "references.json")
+        files.append(t.references)
         if out.depth is not None:
             extra = {} if out.confidence is None else {"confidence": out.confidence}
-            with atomic_path(d / "depth.npz") as tmp:
+            with atomic_path(t.depth) as tmp:
                 with open(tmp, "wb") as f:
                     np.savez_compressed(f, depth=out.depth, source=np.array(out.depth_source or ""),
                                         derived=np.array(out.derived), **extra)
-            files.append(d / "depth.npz")
+            files.append(t.depth)
         return files
 
     def load(self, traj: CameraTrajectory) -> tuple[np.ndarray, Optional[np.ndarray], Cameras, dict]:
         """A finished trajectory's frames, cache depth and cameras, exactly as the run used them, and
         how the cache merged them (``confidence``, ``derived`` for :meth:`SceneState.update`)."""
-        d = self.run.trajectory_dir(traj.name)
-        frames = read_frames(d / "frames").astype(np.float32) / 255.0
+        t = TrajectoryLayout(self.run.trajectory_dir(traj.name))
+        frames = read_frames(t.frames).astype(np.float32) / 255.0
         depth, merge = None, {}
-        if (d / "depth.npz").is_file():
-            with np.load(d / "depth.npz") as z:
+        if t.depth.is_file():
+            with np.load(t.depth) as z:
                 depth = z["depth"]
                 if "confidence" in z.files:
                     merge["confidence"] = z["confidence"]
                 if "derived" in z.files:
                     merge["derived"] = bool(z["derived"])
-        return frames, depth, load_trajectory(d / "cameras.json").cameras, merge
+        return frames, depth, load_trajectory(t.cameras).cameras, merge
 
     def save_memories(self) -> None:
-        self.state.cache.save(self.run.path("cache.ply"))
-        self.state.bank.save(self.run.path("memory"))
-        self.run.record["cache_steps"] = self.state.steps
-        self.run.record_output("memories", [self.run.path("cache.ply"), self.run.path("memory", "bank.json")],
+        self.state.cache.save(self.run.path(CACHE))
+        self.state.bank.save(self.run.path(MEMORY))
+        self.run.record.cache_steps = self.state.steps
+        self.run.record_output("memories", [self.run.path(CACHE), self.run.path(MEMORY, BANK)],
                                {"cache_points": len(self.state.cache), "bank_frames": len(self.state.bank)})
 
     # -- the loop -----------------------------------------------------------------------------
@@ -199,7 +200,7 @@ class SceneRunner:
         if not isinstance(trajectories, Planner):
             yield from trajectories
             return
-        recorded = (self.run.record.get("plan") or {}).get("steps", []) if self.run is not None else []
+        recorded = (self.run.record.plan or {}).get("steps", []) if self.run is not None else []
         while (traj := trajectories.next()) is not None:
             k = len(trajectories.chosen) - 1
             if k < len(recorded) and recorded[k].get("chosen") not in (None, traj.name) and self.run.is_done(
@@ -207,11 +208,11 @@ class SceneRunner:
                 raise ValueError(f"resume: the planner chose {traj.name!r} at step {k} where the run in "
                                  f"{self.run.root} chose {recorded[k]['chosen']!r}; start a new run (no --resume)")
             if self.run is not None:
-                self.run.record["plan"] = trajectories.record()
-                self.run.record["order"] = [t.name for t in trajectories.chosen]
+                self.run.record.plan = trajectories.record()
+                self.run.record.order = [t.name for t in trajectories.chosen]
             yield traj
         if self.run is not None:
-            self.run.record["plan"] = trajectories.record()
+            self.run.record.plan = trajectories.record()
             self.run.save()
 
     def run_all(self, trajectories: "Sequence[CameraTrajectory] | Planner",
