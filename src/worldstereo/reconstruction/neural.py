@@ -186,6 +186,18 @@ def fit_neural_surface(
     return mesh
 
 
+def _crosses(vol: np.ndarray, mask: np.ndarray) -> bool:
+    """Whether some grid edge with both ends in ``mask`` changes sign (marching cubes finds a surface)."""
+    for ax in range(3):
+        a = [slice(None)] * 3
+        b = [slice(None)] * 3
+        a[ax], b[ax] = slice(None, -1), slice(1, None)
+        both = mask[tuple(a)] & mask[tuple(b)]
+        if (both & (np.sign(vol[tuple(a)]) != np.sign(vol[tuple(b)]))).any():
+            return True
+    return False
+
+
 def mesh_sdf(field: SDFField, band: Band, lo: np.ndarray, hi: np.ndarray, resolution: int, voxel: float,
              device) -> Mesh:
     """Marching cubes of the SDF on a grid of ``resolution`` cells along the box's longest side,
@@ -213,8 +225,17 @@ def mesh_sdf(field: SDFField, band: Band, lo: np.ndarray, hi: np.ndarray, resolu
     step = ext / (n - 1)
     # marching cubes' mask picks a cube by one of its corners (which one is the library's business):
     # a point whose 26 neighbours are in the band has every cube it is a corner of in the band
+    vol = vol.reshape(*n)
     cubes = binary_erosion(inside.reshape(*n), np.ones((3, 3, 3), bool))
-    verts, faces, _, _ = marching_cubes(vol.reshape(*n), level=0.0, spacing=tuple(step), mask=cubes)
+    if not _crosses(vol, cubes):
+        # a band under two grid cells thick (a scene box much larger than the band, e.g. a panorama's
+        # far points) erodes to nothing: mesh the band itself, accepting crossings at its border
+        log.info("neural surface: band thinner than the %s-cell meshing grid; meshing the whole band", "x".join(map(str, n)))
+        cubes = inside.reshape(*n)
+        if not _crosses(vol, cubes):
+            raise ValueError("neural method: the SDF has no zero crossing inside the observed band; raise "
+                             "neural_iterations or neural_mesh_resolution")
+    verts, faces, _, _ = marching_cubes(vol, level=0.0, spacing=tuple(step), mask=cubes)
     verts = verts + lo
     with torch.no_grad():
         g = field.gradient(torch.as_tensor(verts, dtype=torch.float32, device=device), 0.5 * voxel).cpu().numpy()
