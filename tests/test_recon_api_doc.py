@@ -278,3 +278,30 @@ def test_panoramic_example_as_written(tmp_path, monkeypatch):
     with pytest.raises(ValueError, match="no panorama context was found"):
         reconstruct_scene(video_path="bare.mp4", camera_trajectory=trajectory, output_path="./bare",
                           panoramic_input=True)
+
+
+def test_python_callers_get_the_clis_progress_bars_unless_silent(workdir, monkeypatch):
+    """reconstruct_scene from Python draws the CLI's bars (description, done/total, elapsed, ETA) for its
+    long steps by default, and none with progress=False."""
+    import worldstereo.progress as progress_mod
+    from worldstereo.camera import load_trajectory
+    from worldstereo.reconstruction import ReconstructionConfig, reconstruct_scene
+
+    made: list[tuple[str, float]] = []
+    base = progress_mod.ProgressDisplay
+
+    class Recording(base):
+        def task(self, description, total=None):
+            made.append((description, total))
+            return super().task(description, total)
+
+    monkeypatch.setattr(progress_mod, "ProgressDisplay", Recording)
+    traj = load_trajectory(workdir / "trajectory.json")
+    reconstruct_scene(workdir / "video.mp4", traj, None, method="neural", resolution=96,
+                      config=ReconstructionConfig(neural_iterations=FEW))
+    steps = {d for d, _ in made}
+    assert {"depth", "neural"} <= steps, steps
+    assert all(t and t > 0 for _, t in made)  # every bar has a total, so rich shows an ETA
+    made.clear()
+    reconstruct_scene(workdir / "video.mp4", traj, None, method="mvs", resolution=96, progress=False)
+    assert made == []
