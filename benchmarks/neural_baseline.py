@@ -28,7 +28,7 @@ import torch.nn.functional as F
 from worldstereo.camera import Cameras
 from worldstereo.reconstruction.config import ReconstructionConfig
 from worldstereo.reconstruction.fusion import depth_points
-from worldstereo.reconstruction.scene import Mesh
+from worldstereo.reconstruction.result import Mesh
 
 log = logging.getLogger(__name__)
 

@@ -15,7 +15,7 @@ import numpy as np
 
 from ..camera import Cameras, CameraTrajectory, load_trajectory, scale_intrinsics
 from ..camera.panorama import directions_to_equirect
-from ..memory import Cache3D
+from ..memory.ply import read_ply
 from ..runlayout import RunLayout, video_context_path
 
 log = logging.getLogger(__name__)
@@ -87,10 +87,11 @@ def _read_run(run: Path) -> tuple[list[np.ndarray], list[CameraTrajectory], Opti
     return videos, trajs, pts, cols
 
 
-def _cache_points(path: Path) -> tuple[np.ndarray, np.ndarray]:
-    """(P, 3) points and (P, 3) colours of a Cache3D written by ``Cache3D.save``."""
-    pc = Cache3D.load(path).points
-    return np.asarray(pc.xyz, np.float64), np.asarray(pc.rgb, np.float64)
+def _cache_points(path: Path) -> tuple[np.ndarray, Optional[np.ndarray]]:
+    """(P, 3) points and (P, 3) colours (or None) of a Cache3D's PLY, read by the cache's own reader
+    (``memory.ply``; any point-cloud PLY works, so a run assembled by hand may bring its own)."""
+    pc = read_ply(path)
+    return np.asarray(pc.xyz, np.float64), None if pc.rgb is None else np.asarray(pc.rgb, np.float64)
 
 
 def _panorama_context(paths: list) -> tuple[np.ndarray, np.ndarray]:
@@ -105,7 +106,7 @@ def _panorama_context(paths: list) -> tuple[np.ndarray, np.ndarray]:
                              "pass equirectangular frames (W = 2H)")
         a, b = _cache_points(ctx)
         pts.append(a)
-        cols.append(b)
+        cols.append(np.full_like(a, 0.5) if b is None else b)
     return np.concatenate(pts), np.concatenate(cols)
 
 

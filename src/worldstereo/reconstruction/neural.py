@@ -27,7 +27,7 @@ from ..camera import Cameras
 from .config import ReconstructionConfig
 from .fusion import depth_points
 from .neural_field import Band, SDFField, box_interval, fd_gradient, fd_points, neus_render
-from .scene import Mesh
+from .result import Mesh
 
 log = logging.getLogger(__name__)
 
