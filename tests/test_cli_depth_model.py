@@ -81,3 +81,13 @@ def test_hub_id_offline_one_line_exit_2(tmp_path, monkeypatch):
     assert res.exit_code == 2, res.output
     lines = [line for line in res.output.strip().splitlines() if line.strip()]
     assert len(lines) == 1 and "HF_HUB_OFFLINE" in lines[0], res.output
+
+
+def test_depth_model_from_the_environment(tmp_path, models, monkeypatch):
+    """WORLDSTEREO_DEPTH_MODEL stands in for --depth-model (the API document's scripts pass none)."""
+    s = load_sample("object")
+    Image.fromarray((s.image * 255).astype(np.uint8)).save(tmp_path / "photo.png")
+    monkeypatch.setenv("WORLDSTEREO_DEPTH_MODEL", str(models["depth-pro"]))
+    res = invoke("generate", tmp_path / "photo.png", "--trajectory", "left", "-o", tmp_path / "run", *FAST)
+    assert res.exit_code == 0, res.output
+    assert json.loads((tmp_path / "run" / "run.json").read_text())["input"]["K_source"] == "depth-model"

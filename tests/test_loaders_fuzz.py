@@ -304,7 +304,7 @@ def test_deep_nesting_is_a_clean_error_in_every_json_loader(formats, name, kind)
 
 
 def _scene_folder(tmp_path: Path) -> Path:
-    from worldstereo.reconstruction.scene import ReconstructedScene
+    from worldstereo.reconstruction.result import ReconstructedScene
 
     d = tmp_path / "scene"
     d.mkdir()
@@ -324,7 +324,7 @@ def _scene_folder(tmp_path: Path) -> Path:
     ("metadata.json", "[1]", r"metadata.json: \(top level\): \[1\] is not of type 'object'"),
 ])
 def test_scene_loader_json_errors_are_located(tmp_path, fname, text, message):
-    from worldstereo.reconstruction.scene import ReconstructedScene
+    from worldstereo.reconstruction.result import ReconstructedScene
 
     d = _scene_folder(tmp_path)
     (d / fname).write_text(text)

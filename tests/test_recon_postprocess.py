@@ -14,6 +14,7 @@ from worldstereo.cli import app
 from worldstereo.reconstruction import Mesh, PointCloud, ReconstructedScene, optimize_textures, quality_metrics, refine_mesh
 from worldstereo.reconstruction.raycast import MeshCaster
 from worldstereo.reconstruction.refine import boundary_loops
+from worldstereo.reconstruction.result import cloud_from_open3d, cloud_to_open3d
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -154,7 +155,8 @@ def test_cli_reconstruct_and_export(room, tmp_path):
 
 def test_open3d_helpers_round_trip():
     pc = PointCloud(np.random.default_rng(0).normal(size=(50, 3)), np.full((50, 3), 0.5), np.tile([0, 0, 1.0], (50, 1)))
-    back = PointCloud.from_open3d(pc.to_open3d())
+    back = cloud_from_open3d(cloud_to_open3d(pc))
     np.testing.assert_allclose(back.points, pc.points)
     np.testing.assert_allclose(back.colors, pc.colors)
-    assert isinstance(pc.to_open3d(), o3d.geometry.PointCloud)
+    np.testing.assert_allclose(back.normals, pc.normals)
+    assert isinstance(cloud_to_open3d(pc), o3d.geometry.PointCloud)

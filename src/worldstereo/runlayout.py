@@ -36,6 +36,16 @@ RECORD = "run.json"
 LOCK = ".lock"
 INPUT_IMAGE = "input.png"
 CACHE = "cache.ply"
+VIDEO_CONTEXT_SUFFIX = ".cache.ply"
+"""``GeneratedVideo.save("v.mp4")`` of a video that carries context its frames do not show (a panorama's
+360° points) writes that Cache3D beside it as ``v.cache.ply``; ``reconstruct_scene(panoramic_input=True)``
+reads it from there."""
+
+
+def video_context_path(video: str | os.PathLike) -> Path:
+    """Where the Cache3D context of a saved video lives: ``dir/name.mp4`` -> ``dir/name.cache.ply``."""
+    p = Path(video)
+    return p.with_name(p.stem + VIDEO_CONTEXT_SUFFIX)
 MEMORY = "memory"
 BANK = "bank.json"
 VIEWER = "viewer.html"

@@ -42,6 +42,7 @@ def _check_inputs(input: str, depth: Optional[Path], depth_model: Optional[str],
                   intrinsics: Optional[Path], panorama: bool) -> None:
     """The input files, read once here so that a bad one is reported before the model loads."""
     from ..pipelines.inputs import sample_folder
+    from ..pipelines.api import DEPTH_MODEL_ENV
     from ..pipelines.depth import depth_backend
     from ..pipelines.inputs import (
         check_panorama,
@@ -58,7 +59,7 @@ def _check_inputs(input: str, depth: Optional[Path], depth_model: Optional[str],
         check_panorama(img, input)
     if depth is not None:
         load_depth(depth, img.shape[:2])
-    elif depth_model is None:
+    elif depth_model is None and not os.environ.get(DEPTH_MODEL_ENV):
         depth_backend(None, None, None, source=input)  # raises the no-depth error naming the three ways
     if intrinsics is not None:
         load_intrinsics(intrinsics, img.shape[:2])

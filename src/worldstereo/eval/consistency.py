@@ -35,18 +35,15 @@ def _pixels(h: int, w: int) -> np.ndarray:
 
 
 def _unproject(uv: np.ndarray, z: np.ndarray, cam: Cameras) -> np.ndarray:
-    K, T = cam.K[0], cam.world_from_cam[0]
-    x = np.stack([(uv[:, 0] - K[0, 2]) / K[0, 0], (uv[:, 1] - K[1, 2]) / K[1, 1], np.ones(len(uv))], 1) * z[:, None]
-    return x @ T[:3, :3].T + T[:3, 3]
+    """(P, 3) world points of pixels ``uv`` (P, 2) at z-depths (P,) in the one camera ``cam``."""
+    return cam.unproject(uv, z[None])[0]
 
 
 def _project(X: np.ndarray, cam: Cameras) -> tuple[np.ndarray, np.ndarray]:
-    K, T = cam.K[0], cam.cam_from_world[0]
-    xc = X @ T[:3, :3].T + T[:3, 3]
-    z = xc[:, 2]
-    zs = np.where(np.abs(z) > 1e-12, z, 1e-12)
-    uv = np.stack([K[0, 0] * xc[:, 0] / zs + K[0, 2], K[1, 1] * xc[:, 1] / zs + K[1, 2]], 1)
-    return uv, z
+    """Pixels (P, 2) and z-depths (P,) of world points (P, 3) in the one camera ``cam`` (callers keep z > 0)."""
+    with np.errstate(divide="ignore", invalid="ignore"):
+        uv, z = cam.project(X)
+    return uv[0], z[0]
 
 
 @dataclass(frozen=True)

@@ -54,6 +54,10 @@ class PointCloud:
         extra = [f.name for f in fields(self) if f.name != "xyz" and getattr(self, f.name) is not None]
         return f"PointCloud(n={len(self)}, fields={extra})"
 
+    # the reconstruction API's names (``scene.point_cloud.points``), the same arrays
+    points = property(lambda self: self.xyz, doc="(P, 3) positions: ``xyz``.")
+    colors = property(lambda self: self.rgb, doc="(P, 3) colours in [0, 1]: ``rgb``.")
+
     @property
     def is_torch(self) -> bool:
         return isinstance(self.xyz, torch.Tensor)

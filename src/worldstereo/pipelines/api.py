@@ -23,7 +23,8 @@ from ..camera import (
     preset,
     scale_intrinsics,
 )
-from ..runlayout import INPUT_IMAGE
+from ..memory import Cache3D
+from ..runlayout import INPUT_IMAGE, video_context_path
 from ..safepath import check_name
 from . import limits
 from .depth import DepthBackend, depth_backend
@@ -41,6 +42,7 @@ from .video import write_frames, write_video
 log = logging.getLogger(__name__)
 
 DEFAULT_MODEL = "worldstereo-tiny"
+DEPTH_MODEL_ENV = "WORLDSTEREO_DEPTH_MODEL"
 #: names used by the WorldStereo API document that have no weights of that name here; each maps to what
 #: this project ships, and saying so is part of resolving it
 MODEL_ALIASES = {
@@ -74,10 +76,17 @@ class GeneratedVideo:
     depth: Optional[np.ndarray] = None
     info: dict = field(default_factory=dict)
     fps: float = 16.0
+    context: Optional[Cache3D] = None
+    """The Cache3D the video was made in, when it holds what the frames do not show (a panorama's 360°
+    points: ``generate_from_panorama``)."""
 
     def save(self, path: str | os.PathLike) -> Path:
-        """H.264 mp4 of the frames."""
-        return write_video(path, self.frames, fps=self.fps)
+        """H.264 mp4 of the frames; with ``context``, that Cache3D too, beside it as ``<name>.cache.ply``
+        (``reconstruct_scene(..., panoramic_input=True)`` reads it from there)."""
+        out = write_video(path, self.frames, fps=self.fps)
+        if self.context is not None:
+            self.context.save(video_context_path(out))
+        return out
 
     def save_frames(self, folder: str | os.PathLike) -> list[Path]:
         """One PNG per frame (lossless)."""
@@ -106,13 +115,15 @@ class WorldStereo:
 
     Args:
         generator: a backend (``tiny``, ``wan`` or ``warp``; see :func:`build_generator`).
-        depth_model: optional local ``transformers`` depth model folder for plain photos.
+        depth_model: optional ``transformers`` depth model (folder or hub id) for photos and panoramas
+            without depth; default: the environment variable ``WORLDSTEREO_DEPTH_MODEL``.
     """
 
     def __init__(self, generator: Generator, depth_model: Optional[str | os.PathLike] = None,
                  max_side: Optional[int] = DEFAULT_MAX_SIDE):
         self.generator = generator
-        self.depth_model = depth_model
+        # the environment may name one for every script (the API document's examples pass none)
+        self.depth_model = depth_model or os.environ.get(DEPTH_MODEL_ENV) or None
         self.max_side = limits.check_max_side(max_side)
 
     @classmethod
@@ -301,7 +312,9 @@ class WorldStereo:
                                depth: Any = None, steps: Optional[int] = None, seed: int = 0) -> GeneratedVideo:
         """One video starting at the panorama's forward view; the 27 panorama crops are the memory bank."""
         prepared = self.prepare(panorama_path, depth, panorama=True)
-        return self._one(prepared.state, camera_trajectory, None, steps, None, seed, True, True)
+        video = self._one(prepared.state, camera_trajectory, None, steps, None, seed, True, True)
+        video.context = prepared.state.cache
+        return video
 
     def _one(self, state: SceneState, traj: Any, references, steps, guidance, seed, use_ggm, use_ssm) -> GeneratedVideo:
         traj = self.plan(state, [traj])[0]

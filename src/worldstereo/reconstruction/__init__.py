@@ -6,7 +6,7 @@ from .config import ReconstructionConfig
 from .export import MESH_FORMATS, POINT_FORMATS, export_mesh, export_point_cloud
 from .metrics import quality_metrics
 from .refine import refine_mesh
-from .scene import Mesh, PointCloud, ReconstructedScene
+from .result import Mesh, PointCloud, ReconstructedScene
 from .textures import optimize_textures
 
 __all__ = [

@@ -32,7 +32,7 @@ from .mvs import (
 )
 from .raycast import MeshCaster, vertex_colors_from_views
 from .refine import refine_mesh
-from .scene import PointCloud, ReconstructedScene
+from .result import PointCloud, ReconstructedScene, cloud_from_open3d
 
 log = logging.getLogger(__name__)
 Progress = Callable[[str, int, int], None]
@@ -68,7 +68,7 @@ def _point_cloud(depth: np.ndarray, frames: np.ndarray, cams: Cameras, spacing: 
         n = np.asarray(pcd.normals)
         n *= np.where(((c - P) * n).sum(1, keepdims=True) < 0, -1.0, 1.0)
         pcd.normals = o3d.utility.Vector3dVector(n)
-    return PointCloud.from_open3d(pcd)
+    return cloud_from_open3d(pcd)
 
 
 def _merged_config(config: Optional[ReconstructionConfig], explicit: dict) -> ReconstructionConfig:
@@ -94,7 +94,7 @@ def reconstruct_scene(
             pipeline run directory (all its trajectories, cameras and ``cache.ply`` are used).
         camera_trajectory: CameraTrajectory / Cameras / .json path, or a list (one per video);
             ``None`` for a run directory.
-        output_path: scene directory to write (see ``scene.py``); ``None`` writes nothing.
+        output_path: scene directory to write (see ``result.py``); ``None`` writes nothing.
         method: ``mvs`` | ``neural`` | ``hybrid``.
         resolution, point_cloud_density: see ``config.py`` for the mapping to image size / voxel / spacing.
         depth_estimation: use the run's Cache3D as a depth prior (range per view, and filling pixels

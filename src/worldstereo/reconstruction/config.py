@@ -41,12 +41,16 @@ class ReconstructionConfig:
     """Levels of the multi-resolution feature grid."""
     neural_grid_base: int = 16
     """Cells per side of the coarsest level; each level doubles it."""
-    neural_samples_per_ray: int = 24
-    """Samples per ray for volume rendering (half near the depth prior, half stratified)."""
+    neural_samples_per_ray: int = 8
+    """Samples per ray for volume rendering (3/4 around the depth prior, 1/4 in the free space before it)."""
     neural_mesh_resolution: int = 160
     """Marching-cubes grid cells along the longest side of the scene box."""
     neural_learning_rate: float = 1e-2
     """Adam learning rate of the grid features and the MLP."""
+    neural_convergence_tol: float = 0.01
+    """Stop the fit before ``neural_iterations`` once it has converged: when the mean loss of 100 steps
+    improves by less than this fraction over the best so far, the learning rate is cut to 0.3x; at the
+    third such plateau the fit stops (0 = always run every iteration)."""
     neural_eikonal_weight: float = 0.05
     """Weight of the eikonal term (|grad SDF| = 1)."""
     neural_depth_weight: float = 1.0

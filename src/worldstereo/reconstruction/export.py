@@ -29,7 +29,7 @@ import cv2
 import numpy as np
 
 from ..atomic import atomic_path, atomic_write_bytes, atomic_write_text
-from .scene import ReconstructedScene
+from .result import PointCloud, ReconstructedScene, cloud_to_open3d
 
 log = logging.getLogger(__name__)
 
@@ -270,11 +270,7 @@ def export_point_cloud(scene: ReconstructedScene, path, format: str = "ply", inc
     if format in ("ply", "pcd"):
         import open3d as o3d
 
-        p = o3d.geometry.PointCloud(o3d.utility.Vector3dVector(pc.points))
-        if cols is not None:
-            p.colors = o3d.utility.Vector3dVector(cols.astype(np.float64))
-        if nrm is not None:
-            p.normals = o3d.utility.Vector3dVector(nrm.astype(np.float64))
+        p = cloud_to_open3d(PointCloud(np.asarray(pc.points), cols, nrm))
         with atomic_path(path) as tmp:
             if not o3d.io.write_point_cloud(str(tmp), p, format=format, write_ascii=False):
                 raise RuntimeError(f"{path}: Open3D could not write the point cloud")

@@ -12,7 +12,7 @@ from typing import Callable, Optional
 import numpy as np
 
 from ..camera import Cameras
-from .scene import Mesh, PointCloud
+from .result import Mesh, PointCloud, cloud_from_open3d
 
 log = logging.getLogger(__name__)
 
@@ -75,4 +75,4 @@ def tsdf_fuse(
     m.compute_vertex_normals()
     pcd = vol.extract_point_cloud()
     log.info("TSDF voxel %.4g: raw mesh of %d vertices, %d faces (before refinement); %d points", voxel, len(m.vertices), len(m.triangles), len(pcd.points))
-    return Mesh.from_open3d(m), PointCloud.from_open3d(pcd)
+    return Mesh.from_open3d(m), cloud_from_open3d(pcd)

@@ -17,7 +17,7 @@ from ..camera import Cameras
 from .metrics import PHOTO_TOL
 from .raycast import MeshCaster, sample_frames, visible_points
 from .refine import _subset
-from .scene import Mesh
+from .result import Mesh
 
 log = logging.getLogger(__name__)
 

@@ -15,6 +15,8 @@ import numpy as np
 
 from ..camera import Cameras, CameraTrajectory, load_trajectory, scale_intrinsics
 from ..camera.panorama import directions_to_equirect
+from ..memory.ply import read_ply
+from ..runlayout import RunLayout, video_context_path
 
 log = logging.getLogger(__name__)
 
@@ -78,14 +80,34 @@ def _read_run(run: Path) -> tuple[list[np.ndarray], list[CameraTrajectory], Opti
         videos.append(read_frames(src))
         trajs.append(load_trajectory(d / "cameras.json"))
     pts = cols = None
-    if (run / "cache.ply").is_file():
-        import open3d as o3d
-
-        pcd = o3d.io.read_point_cloud(str(run / "cache.ply"))
-        pts = np.asarray(pcd.points)
-        cols = np.asarray(pcd.colors) if pcd.has_colors() else None
+    layout = RunLayout(run)
+    if layout.cache.is_file():
+        pts, cols = _cache_points(layout.cache)
         log.info("run %s: Cache3D with %d points", run, len(pts))
     return videos, trajs, pts, cols
+
+
+def _cache_points(path: Path) -> tuple[np.ndarray, Optional[np.ndarray]]:
+    """(P, 3) points and (P, 3) colours (or None) of a Cache3D's PLY, read by the cache's own reader
+    (``memory.ply``; any point-cloud PLY works, so a run assembled by hand may bring its own)."""
+    pc = read_ply(path)
+    return np.asarray(pc.xyz, np.float64), None if pc.rgb is None else np.asarray(pc.rgb, np.float64)
+
+
+def _panorama_context(paths: list) -> tuple[np.ndarray, np.ndarray]:
+    """The Cache3D context of videos generated from a panorama: ``<video>.cache.ply`` beside each."""
+    pts, cols = [], []
+    for p in paths:
+        ctx = None if isinstance(p, np.ndarray) else video_context_path(p)
+        if ctx is None or not ctx.is_file():
+            raise ValueError(f"panoramic_input: {'the frames' if ctx is None else p} are perspective views and no "
+                             f"panorama context was found{'' if ctx is None else f' at {ctx}'}; save the video of "
+                             "generate_from_panorama with video.save(...) (it writes the context beside it), or "
+                             "pass equirectangular frames (W = 2H)")
+        a, b = _cache_points(ctx)
+        pts.append(a)
+        cols.append(np.full_like(a, 0.5) if b is None else b)
+    return np.concatenate(pts), np.concatenate(cols)
 
 
 def _as_list(x) -> list:
@@ -148,6 +170,10 @@ def load_inputs(
             raise ValueError("camera_trajectory: required unless video_path is a run directory")
         videos = [read_frames(p) for p in paths]
         cams_list = [_trajectory_cameras(t) for t in _as_list(camera_trajectory)]
+        if panoramic_input and all(v.shape[2] != 2 * v.shape[1] for v in videos):
+            # perspective frames generated from a panorama: its 360° points (saved beside the video by
+            # GeneratedVideo.save) are the context, as a run's Cache3D is
+            cache_pts, cache_cols, panoramic_input = *_panorama_context(paths), False
     if len(cams_list) != len(videos):
         raise ValueError(f"camera_trajectory: {len(cams_list)} trajectories for {len(videos)} videos; pass one per video")
     frames_all, cams_all, seg = [], [], []

@@ -20,7 +20,7 @@ import numpy as np
 
 from ..camera import Cameras
 from .raycast import MeshCaster, MeshRender, sample_frames, visible_vertices
-from .scene import Mesh
+from .result import Mesh
 
 PHOTO_TOL = 0.1
 

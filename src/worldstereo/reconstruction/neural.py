@@ -1,14 +1,16 @@
-"""Neural implicit surface: a multi-resolution feature grid + small MLP giving an SDF (and a colour
-head), optimised per scene by NeuS-style volume rendering of the frames (colour loss) with depth
-supervision (truncated SDF targets along rays from the MVS / Cache3D depth, SDF = 0 on the depth
-points) and an eikonal term; meshed by marching cubes of the SDF.
+"""Neural implicit surface: the SDF field of ``neural_field.py`` optimised per scene by NeuS-style
+volume rendering of the frames (L1 colour) with depth supervision (truncated SDF targets along rays
+from the MVS / Cache3D depth, free space in front of it, rendered depth) and an eikonal term; meshed
+by marching cubes of the SDF evaluated only inside the observed band.
 
-Gradients of the SDF are central finite differences (Neuralangelo's "numerical gradients"): they
-need only first-order autograd, which ``grid_sample`` supports on every device.
+Where the samples go (the fit's cost is per sample): a ray with a depth prior ``d`` gets 3/4 of its
+samples stratified in ``d +- 1.5 trunc`` and 1/4 in the free space between the scene box and the band;
+a ray without one marches the band's occupancy grid and samples the first ``3 trunc`` after it enters
+the band; a ray that never enters the band sees nothing the mesh can hold and is dropped from the step.
+Rays are drawn at random, then sorted by pixel so neighbouring samples read neighbouring grid cells.
 
-CPU defaults (``ReconstructionConfig``): 400 iterations x 512 rays x 24 samples, 4 grid levels from
-16^3 (about 1 to 2 minutes at 128 x 96 x 40 views on one shared core, mostly the optimisation). For quality on CUDA use e.g.
-``neural_iterations=10000, neural_batch_size=8192, neural_grid_levels=6, neural_mesh_resolution=512``.
+With the defaults of ``ReconstructionConfig`` (8 samples per ray) one step of 8192 rays takes about
+40 ms on one CPU core; see ``benchmarks/bench_neural.py`` and docs/reconstruction.md for measured rates.
 """
 
 from __future__ import annotations
@@ -19,65 +21,15 @@ from typing import Callable, Optional
 
 import numpy as np
 import torch
-import torch.nn as nn
 import torch.nn.functional as F
 
 from ..camera import Cameras
 from .config import ReconstructionConfig
 from .fusion import depth_points
-from .scene import Mesh
+from .neural_field import Band, SDFField, box_interval, fd_gradient, fd_points, neus_render
+from .result import Mesh
 
 log = logging.getLogger(__name__)
-
-
-class SDFField(nn.Module):
-    """SDF (world units) and colour of points in the box ``[lo, hi]``.
-
-    Features: ``levels`` dense grids of ``base * 2^l`` cells per side (``feat`` channels each),
-    sampled trilinearly and concatenated with the normalised position, then an MLP to
-    (SDF, 15 geometry features); colour from the features and the view direction.
-    """
-
-    def __init__(self, lo: np.ndarray, hi: np.ndarray, levels: int = 4, base: int = 16, feat: int = 2, width: int = 64):
-        super().__init__()
-        self.register_buffer("lo", torch.as_tensor(lo, dtype=torch.float32))
-        self.register_buffer("hi", torch.as_tensor(hi, dtype=torch.float32))
-        self.grids = nn.ParameterList(
-            [nn.Parameter(1e-4 * torch.randn(1, feat, base * 2**l + 1, base * 2**l + 1, base * 2**l + 1)) for l in range(levels)]
-        )
-        self.sdf_net = nn.Sequential(nn.Linear(levels * feat + 3, width), nn.Softplus(beta=100), nn.Linear(width, width),
-                                     nn.Softplus(beta=100), nn.Linear(width, 16))
-        self.rgb_net = nn.Sequential(nn.Linear(15 + 3, width), nn.ReLU(), nn.Linear(width, 3))
-        self.scale = float((self.hi - self.lo).max())
-        # start as an SDF of the box itself seen from inside: positive everywhere near the cameras
-        with torch.no_grad():
-            self.sdf_net[-1].bias.zero_()
-            self.sdf_net[-1].bias[0] = 0.1 * self.scale
-        self.log_s = nn.Parameter(torch.tensor(3.0))
-
-    def normalise(self, x: torch.Tensor) -> torch.Tensor:
-        return (x - self.lo) / (self.hi - self.lo) * 2 - 1
-
-    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """x (P, 3) world -> sdf (P,), geometry features (P, 15)."""
-        u = self.normalise(x)
-        g = u[None, :, None, None, :]  # (1, P, 1, 1, 3), grid_sample wants (x, y, z) = (W, H, D) order
-        feats = [F.grid_sample(grid, g, align_corners=True, padding_mode="border")[0, :, :, 0, 0].T for grid in self.grids]
-        h = self.sdf_net(torch.cat([*feats, u], -1))
-        return h[:, 0] * self.scale * 0.1, h[:, 1:]
-
-    def sdf(self, x: torch.Tensor) -> torch.Tensor:
-        return self(x)[0]
-
-    def gradient(self, x: torch.Tensor, h: float) -> torch.Tensor:
-        """Central-difference SDF gradient (P, 3) with step ``h`` (world units)."""
-        offs = torch.eye(3, device=x.device, dtype=x.dtype) * h
-        pts = torch.cat([x[:, None] + offs, x[:, None] - offs], 1).reshape(-1, 3)
-        s = self.sdf(pts).reshape(-1, 2, 3)
-        return (s[:, 0] - s[:, 1]) / (2 * h)
-
-    def color(self, geo: torch.Tensor, dirs: torch.Tensor) -> torch.Tensor:
-        return torch.sigmoid(self.rgb_net(torch.cat([geo, dirs], -1)))
 
 
 def _rays(cams: Cameras) -> tuple[np.ndarray, np.ndarray]:
@@ -90,23 +42,61 @@ def _rays(cams: Cameras) -> tuple[np.ndarray, np.ndarray]:
     return o.reshape(-1, 3), (far - o).reshape(-1, 3)
 
 
-def _render(field: SDFField, o, d, t) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
-    """NeuS discrete volume rendering of rays (R, 3) at sorted samples t (R, S):
-    colour (R, 3), depth (R,), weights (R, S), sdf at the samples (R, S)."""
-    R, S = t.shape
-    x = o[:, None] + d[:, None] * t[..., None]
-    sdf, geo = field(x.reshape(-1, 3))
-    sdf = sdf.reshape(R, S)
-    dirs = F.normalize(d, dim=-1)[:, None].expand(R, S, 3).reshape(-1, 3)
-    rgb = field.color(geo, dirs).reshape(R, S, 3)
-    s = field.log_s.exp() * 10
-    cdf = torch.sigmoid(sdf * s)
-    alpha = ((cdf[:, :-1] - cdf[:, 1:]) / (cdf[:, :-1] + 1e-5)).clamp(0, 1)
-    trans = torch.cumprod(torch.cat([torch.ones_like(alpha[:, :1]), 1 - alpha + 1e-7], 1), 1)[:, :-1]
-    w = alpha * trans
-    mid_rgb = 0.5 * (rgb[:, :-1] + rgb[:, 1:])
-    mid_t = 0.5 * (t[:, :-1] + t[:, 1:])
-    return (w[..., None] * mid_rgb).sum(1), (w * mid_t).sum(1), w, sdf
+def _optimizer(field: SDFField, lr: float, device: torch.device) -> torch.optim.Adam:
+    # the fused kernel is several times faster on CPU for the grids' millions of parameters
+    try:
+        return torch.optim.Adam(field.parameters(), lr=lr, fused=True)
+    except (RuntimeError, TypeError):
+        return torch.optim.Adam(field.parameters(), lr=lr)
+
+
+def _ray_samples(dep, o, d, near, far, band: Band, trunc: float, S: int):
+    """Sorted sample depths (R, S) per ray (see the module docstring) and which rays are kept (R,)."""
+    R, device = len(dep), dep.device
+    has = dep > 0
+    n_free = max(1, S // 4)
+    n_band = S - n_free
+    jitter = torch.rand(R, S, device=device)
+    u_band = (torch.arange(n_band, device=device) + jitter[:, :n_band]) / n_band
+    u_free = (torch.arange(n_free, device=device) + jitter[:, n_band:]) / n_free
+    lo_band = dep - 1.5 * trunc
+    t_band = lo_band[:, None] + 3 * trunc * u_band
+    free_end = torch.maximum(lo_band, near + 1e-3)
+    t_free = near[:, None] + (free_end - near)[:, None] * u_free
+    t_prior = torch.cat([t_free, t_band], 1)  # rays without a prior are overwritten below
+    keep = has.clone()
+    none = torch.nonzero(~has)[:, 0]
+    if len(none):
+        t_hit, hit = band.first_hit(o[none], d[none], near[none], far[none])
+        u = (torch.arange(S, device=device) + jitter[none]) / S
+        t_prior[none] = t_hit[:, None] + 3 * trunc * u
+        keep[none] = hit
+    return t_prior.clamp_min(1e-3).sort(1).values, keep
+
+
+class _Plateau:
+    """Reduce-on-plateau over windows of ``window`` steps (see ``neural_convergence_tol``): ``factor``
+    scales the learning rate; ``update`` is true once the fit has plateaued ``stops`` times."""
+
+    def __init__(self, tol: float, window: int = 100, cut: float = 0.3, stops: int = 3):
+        self.tol, self.window, self.cut, self.stops = tol, window, cut, stops
+        self.factor, self.best, self.count, self.sum, self.plateaus = 1.0, float("inf"), 0, 0.0, 0
+
+    def update(self, loss: float) -> bool:
+        if self.tol <= 0:
+            return False
+        self.sum += loss
+        self.count += 1
+        if self.count < self.window:
+            return False
+        mean, self.sum, self.count = self.sum / self.window, 0.0, 0
+        if mean < self.best * (1 - self.tol):
+            self.best = mean
+            return False
+        self.best = min(self.best, mean)
+        self.plateaus += 1
+        self.factor *= self.cut
+        return self.plateaus >= self.stops
 
 
 def fit_neural_surface(
@@ -114,9 +104,6 @@ def fit_neural_surface(
     progress: Optional[Callable[[int, int], None]] = None, seed: int = 0,
 ) -> Mesh:
     """Optimise the SDF field on frames (N, H, W, 3) + depth prior (N, H, W) and mesh it."""
-    from scipy.spatial import cKDTree
-    from skimage.measure import marching_cubes
-
     device = torch.device(cfg.device or ("cuda" if torch.cuda.is_available() else "cpu"))
     gen = torch.Generator(device="cpu").manual_seed(seed)
     torch.manual_seed(seed)
@@ -128,73 +115,127 @@ def fit_neural_surface(
     lo, hi = lo - pad, hi + pad
     trunc = 4.0 * voxel
     field = SDFField(lo, hi, cfg.neural_grid_levels, cfg.neural_grid_base).to(device)
-    opt = torch.optim.Adam(field.parameters(), lr=cfg.neural_learning_rate)
+    band = Band(pts, lo, hi, trunc, max(voxel, float((hi - lo).max()) / 256), device)
+    opt = _optimizer(field, cfg.neural_learning_rate, device)
 
     o_all, d_all = _rays(cams)
-    rgb_all = frames.reshape(-1, 3)
-    dep_all = depth.reshape(-1)
-    box_far = float(np.linalg.norm(hi - lo))
     O = torch.as_tensor(o_all, dtype=torch.float32)
     D = torch.as_tensor(d_all, dtype=torch.float32)
-    RGB = torch.as_tensor(rgb_all, dtype=torch.float32)
-    DEP = torch.as_tensor(dep_all, dtype=torch.float32)
+    RGB = torch.as_tensor(frames.reshape(-1, 3), dtype=torch.float32)
+    DEP = torch.as_tensor(depth.reshape(-1), dtype=torch.float32)
+    box_far = float(np.linalg.norm(hi - lo))
+    S, B, iters = cfg.neural_samples_per_ray, cfg.neural_batch_size, cfg.neural_iterations
+    n_eik = max(B // 8, 64)
+    n_surf = max(B // 2, 64)
     P = torch.as_tensor(pts, dtype=torch.float32)
-    S = cfg.neural_samples_per_ray
-    B = cfg.neural_batch_size
     t_start = time.perf_counter()
-    for it in range(cfg.neural_iterations):
-        idx = torch.randint(0, len(O), (B,), generator=gen)
+    plateau = _Plateau(cfg.neural_convergence_tol)
+    it = -1
+    for it in range(iters):
+        for group in opt.param_groups:  # cut on plateaus only (a decay over ``iters`` starved short fits)
+            group["lr"] = cfg.neural_learning_rate * plateau.factor
+        idx = torch.randint(0, len(O), (B,), generator=gen).sort().values
         o, d, rgb, dep = O[idx].to(device), D[idx].to(device), RGB[idx].to(device), DEP[idx].to(device)
-        has = dep > 0
-        near = torch.full_like(dep, 0.05 * box_far)
-        far = torch.where(has, dep + 3 * trunc, torch.full_like(dep, box_far))
-        u = (torch.arange(S // 2, device=device) + torch.rand(B, S // 2, device=device)) / (S // 2)
-        t_strat = near[:, None] + (far - near)[:, None] * u
-        # half the samples straddle the depth prior, where the surface is expected
-        t_near = dep[:, None] + trunc * (2 * torch.rand(B, S - S // 2, device=device) - 1) * 2
-        t = torch.where(has[:, None], torch.cat([t_strat, t_near], 1), torch.cat([t_strat, t_strat + 1e-3], 1))
-        t = t.clamp_min(1e-3).sort(1).values
-        col, rdep, w, sdf = _render(field, o, d, t)
+        t0, t1 = box_interval(o, d, field.lo, field.hi)
+        near = t0.clamp_min(0.05 * box_far)
+        t, keep = _ray_samples(dep, o, d, near, torch.maximum(t1, near), band, trunc, S)
+        o, d, rgb, dep, t = o[keep], d[keep], rgb[keep], dep[keep], t[keep]
+        # one field evaluation per step for the ray samples and the eikonal points (half at this
+        # step's samples, near the surface; half anywhere in the band)
+        R = len(t)
+        x = (o[:, None] + d[:, None] * t[..., None]).reshape(-1, 3)
+        pick = torch.randint(0, len(x), (n_eik // 2,), generator=gen).to(device)
+        eik_x = torch.cat([x[pick], band.uniform(n_eik - n_eik // 2, device)])
+        # SDF = 0 on depth points (main's surface term: it pins the zero level set between rays' samples)
+        surf = P[torch.randint(0, len(P), (n_surf,), generator=gen)].to(device)
+        sdf_all, rgb_all = field(torch.cat([x, surf, fd_points(eik_x, 0.5 * voxel)]))
+        sdf, rgb_s = sdf_all[:R * S].reshape(R, S), rgb_all[:R * S].reshape(R, S, 3)
+        l_surf = sdf_all[R * S:R * S + n_surf].abs().mean()
+        col, rdep, _ = neus_render(sdf, rgb_s, t, field.log_s.exp() * 10)
         loss = (col - rgb).abs().mean()
+        has = dep > 0
         if has.any():
             # truncated SDF targets along the ray (projective distance; exact enough inside the band)
             tgt = dep[:, None] - t
-            band = has[:, None] & (tgt.abs() < trunc)
+            band_s = has[:, None] & (tgt.abs() < trunc)
             free = has[:, None] & (tgt >= trunc)
-            l_sdf = (sdf - tgt)[band].abs().mean() if band.any() else sdf.sum() * 0
+            l_sdf = (sdf - tgt)[band_s].abs().mean() if band_s.any() else sdf.sum() * 0
             l_free = F.relu(trunc - sdf)[free].mean() if free.any() else sdf.sum() * 0
             l_dep = ((rdep[has] - dep[has]).abs() / dep[has]).mean()
-            surf = P[torch.randint(0, len(P), (B,), generator=gen)].to(device)
-            l_surf = field.sdf(surf).abs().mean()
-            loss = loss + cfg.neural_depth_weight * ((l_sdf + l_free + l_surf) / trunc * 0.1 + l_dep)
-        eik_x = torch.cat([surf, lo_hi_uniform(field, B // 2, device)]) if has.any() else lo_hi_uniform(field, B, device)
-        grad = field.gradient(eik_x, 0.5 * voxel)
+            loss = loss + cfg.neural_depth_weight * ((l_sdf + l_free) / trunc * 0.1 + l_dep)
+        loss = loss + cfg.neural_depth_weight * l_surf / trunc * 0.1
+        grad = fd_gradient(sdf_all[R * S + n_surf:], 0.5 * voxel)
         loss = loss + cfg.neural_eikonal_weight * ((grad.norm(dim=-1) - 1) ** 2).mean()
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
-        if progress and (it % 20 == 0 or it == cfg.neural_iterations - 1):
-            progress(it + 1, cfg.neural_iterations)
-        if it % 100 == 0:
+        if plateau.update(loss.item()):
+            log.info("neural surface: converged after %d of %d iterations", it + 1, iters)
+            if progress:
+                progress(iters, iters)
+            break
+        if progress and (it % 20 == 0 or it == iters - 1):
+            progress(it + 1, iters)
+        if it % 500 == 0:
             log.debug("neural it %d loss %.4f", it, loss.item())
-
-    # marching cubes on the observed band only (the SDF is unconstrained far from any depth point)
+    iters = it + 1
     t_fit = time.perf_counter() - t_start
+    mesh = mesh_sdf(field, band, lo, hi, cfg.neural_mesh_resolution, voxel, device)
+    log.info("neural surface: %d vertices, %d faces (fit %.1f s = %.1f it/s, mesh %.1f s)", len(mesh.vertices),
+             len(mesh.faces), t_fit, iters / max(t_fit, 1e-9), time.perf_counter() - t_start - t_fit)
+    return mesh
+
+
+def _crosses(vol: np.ndarray, mask: np.ndarray) -> bool:
+    """Whether some grid edge with both ends in ``mask`` changes sign (marching cubes finds a surface)."""
+    for ax in range(3):
+        a = [slice(None)] * 3
+        b = [slice(None)] * 3
+        a[ax], b[ax] = slice(None, -1), slice(1, None)
+        both = mask[tuple(a)] & mask[tuple(b)]
+        if (both & (np.sign(vol[tuple(a)]) != np.sign(vol[tuple(b)]))).any():
+            return True
+    return False
+
+
+def mesh_sdf(field: SDFField, band: Band, lo: np.ndarray, hi: np.ndarray, resolution: int, voxel: float,
+             device) -> Mesh:
+    """Marching cubes of the SDF on a grid of ``resolution`` cells along the box's longest side,
+    evaluated only at the grid points inside the band; only cubes wholly in the band are meshed (a
+    crossing reaching outside it, where the SDF is unobserved, e.g. behind a wall, would be a
+    spurious back surface)."""
+    from scipy.ndimage import binary_erosion
+    from skimage.measure import marching_cubes
+
     ext = hi - lo
-    n = np.maximum(np.round(ext / ext.max() * cfg.neural_mesh_resolution).astype(int), 8)
+    n = np.maximum(np.round(ext / ext.max() * resolution).astype(int), 8)
     axes = [np.linspace(lo[k], hi[k], n[k]) for k in range(3)]
     grid = np.stack(np.meshgrid(*axes, indexing="ij"), -1).reshape(-1, 3)
-    vals = np.empty(len(grid), np.float32)
+    inside = band.contains_np(grid)
+    pts_in = grid[inside]
+    vals = np.empty(len(pts_in), np.float32)
     with torch.no_grad():
-        for a in range(0, len(grid), 65536):
-            vals[a:a + 65536] = field.sdf(torch.as_tensor(grid[a:a + 65536], dtype=torch.float32, device=device)).cpu().numpy()
-    step = ext / (n - 1)
-    near_obs = cKDTree(pts[:: max(1, len(pts) // 200000)]).query(grid, distance_upper_bound=trunc)[0] < trunc
-    vol = vals.reshape(*n)
-    mask = near_obs.reshape(*n)
-    if not (vol[mask] < 0).any() or not (vol[mask] > 0).any():
+        for a in range(0, len(pts_in), 65536):
+            x = torch.as_tensor(pts_in[a:a + 65536], dtype=torch.float32, device=device)
+            vals[a:a + 65536] = field.sdf(x).cpu().numpy()
+    if not (vals < 0).any() or not (vals > 0).any():
         raise ValueError("neural method: the SDF has no zero crossing near the observations; raise neural_iterations")
-    verts, faces, _, _ = marching_cubes(vol, level=0.0, spacing=tuple(step), mask=mask)
+    vol = np.full(len(grid), float(np.abs(vals).max()), np.float32)  # never read: no meshed cube reaches it
+    vol[inside] = vals
+    step = ext / (n - 1)
+    # marching cubes' mask picks a cube by one of its corners (which one is the library's business):
+    # a point whose 26 neighbours are in the band has every cube it is a corner of in the band
+    vol = vol.reshape(*n)
+    cubes = binary_erosion(inside.reshape(*n), np.ones((3, 3, 3), bool))
+    if not _crosses(vol, cubes):
+        # a band under two grid cells thick (a scene box much larger than the band, e.g. a panorama's
+        # far points) erodes to nothing: mesh the band itself, accepting crossings at its border
+        log.info("neural surface: band thinner than the %s-cell meshing grid; meshing the whole band", "x".join(map(str, n)))
+        cubes = inside.reshape(*n)
+        if not _crosses(vol, cubes):
+            raise ValueError("neural method: the SDF has no zero crossing inside the observed band; raise "
+                             "neural_iterations or neural_mesh_resolution")
+    verts, faces, _, _ = marching_cubes(vol, level=0.0, spacing=tuple(step), mask=cubes)
     verts = verts + lo
     with torch.no_grad():
         g = field.gradient(torch.as_tensor(verts, dtype=torch.float32, device=device), 0.5 * voxel).cpu().numpy()
@@ -203,11 +244,4 @@ def fit_neural_surface(
     if (fn * g[faces].mean(1)).sum(1).mean() < 0:  # face normals must point to free space (SDF > 0)
         faces = faces[:, ::-1]
     normals = g / (np.linalg.norm(g, axis=1, keepdims=True) + 1e-12)
-    log.info("neural surface: %d vertices, %d faces (fit %.1f s, mesh %.1f s)", len(verts), len(faces), t_fit,
-             time.perf_counter() - t_start - t_fit)
     return Mesh(verts, faces.copy(), normals)
-
-
-def lo_hi_uniform(field: SDFField, n: int, device) -> torch.Tensor:
-    """n points uniform in the field's box (eikonal samples away from the surface)."""
-    return field.lo + (field.hi - field.lo) * torch.rand(n, 3, device=device)

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..camera import Cameras
-from .scene import Mesh
+from .result import Mesh
 
 
 @dataclass

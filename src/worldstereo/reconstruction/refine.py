@@ -9,7 +9,7 @@ import numpy as np
 from scipy.sparse import coo_matrix
 from scipy.spatial import cKDTree
 
-from .scene import Mesh
+from .result import Mesh
 
 log = logging.getLogger(__name__)
 

@@ -27,7 +27,7 @@ from scipy import ndimage
 
 from .raycast import MeshCaster, sample_frames, visible_points
 from .refine import simplify_mesh
-from .scene import Mesh, ReconstructedScene
+from .result import Mesh, ReconstructedScene
 
 log = logging.getLogger(__name__)
 

@@ -1,4 +1,5 @@
-"""Containers of a reconstruction (Mesh, PointCloud, ReconstructedScene) and the scene directory.
+"""Containers of a reconstruction (Mesh, ReconstructedScene; points are ``geometry.PointCloud``) and the
+scene directory.
 
 Scene directory layout (what ``reconstruct_scene`` writes and ``worldstereo export`` reads):
 ``scene.npz`` (mesh and point-cloud arrays, frames), ``cameras.json`` (``Cameras.to_dict``),
@@ -19,6 +20,7 @@ from .. import jsonio
 from ..atomic import atomic_path, atomic_write_json
 from ..camera import Cameras, CameraValidationError
 from ..camera.cameras import CAMERAS_SCHEMA
+from ..geometry import PointCloud
 
 TEXTURE_NAMES = ("albedo", "normal", "roughness")
 
@@ -80,40 +82,23 @@ class Mesh:
         return replace(self, normals=np.asarray(m.vertex_normals))
 
 
-@dataclass
-class PointCloud:
-    """Points (N, 3) float64 with optional colours (N, 3) float32 in [0, 1] and unit normals (N, 3)."""
+def cloud_to_open3d(pc: PointCloud):
+    """``o3d.geometry.PointCloud`` of a (numpy) point cloud: points, and colours and normals when present."""
+    import open3d as o3d
 
-    points: np.ndarray
-    colors: Optional[np.ndarray] = None
-    normals: Optional[np.ndarray] = None
+    p = o3d.geometry.PointCloud(o3d.utility.Vector3dVector(np.asarray(pc.xyz, np.float64)))
+    if pc.rgb is not None:
+        p.colors = o3d.utility.Vector3dVector(np.asarray(pc.rgb, np.float64))
+    if pc.normals is not None:
+        p.normals = o3d.utility.Vector3dVector(np.asarray(pc.normals, np.float64))
+    return p
 
-    def __post_init__(self) -> None:
-        self.points = np.asarray(self.points, dtype=np.float64).reshape(-1, 3)
-        n = len(self.points)
-        self.colors = _opt(self.colors, np.float32, (3,), "PointCloud.colors", n)
-        self.normals = _opt(self.normals, np.float32, (3,), "PointCloud.normals", n)
 
-    def __len__(self) -> int:
-        return len(self.points)
-
-    def to_open3d(self):
-        import open3d as o3d
-
-        p = o3d.geometry.PointCloud(o3d.utility.Vector3dVector(self.points))
-        if self.colors is not None:
-            p.colors = o3d.utility.Vector3dVector(self.colors.astype(np.float64))
-        if self.normals is not None:
-            p.normals = o3d.utility.Vector3dVector(self.normals.astype(np.float64))
-        return p
-
-    @classmethod
-    def from_open3d(cls, p) -> "PointCloud":
-        return cls(
-            np.asarray(p.points),
-            np.asarray(p.colors) if p.has_colors() else None,
-            np.asarray(p.normals) if p.has_normals() else None,
-        )
+def cloud_from_open3d(p) -> PointCloud:
+    """The reconstruction's point cloud (points float64, colours and normals float32) of an Open3D one."""
+    return PointCloud(np.asarray(p.points, np.float64),
+                      np.asarray(p.colors, np.float32) if p.has_colors() else None,
+                      np.asarray(p.normals, np.float32) if p.has_normals() else None)
 
 
 @dataclass
@@ -165,7 +150,7 @@ class ReconstructedScene:
         with atomic_path(d / "mesh.ply") as tmp:
             o3d.io.write_triangle_mesh(str(tmp), self.mesh.to_open3d())
         with atomic_path(d / "points.ply") as tmp:
-            o3d.io.write_point_cloud(str(tmp), self.point_cloud.to_open3d())
+            o3d.io.write_point_cloud(str(tmp), cloud_to_open3d(self.point_cloud))
         return d
 
     @classmethod
