@@ -4,7 +4,7 @@ its wall time, quality metrics and mesh size as JSON.
 
     PYTHONPATH=src python benchmarks/api_doc_advanced.py OUTDIR        # as written (10000 iterations cap)
     ITERS=300 PYTHONPATH=src python benchmarks/api_doc_advanced.py OUTDIR   # fewer iterations
-    T=2 ... (threads, default 1)
+    T=2 ... (threads, default 1); METHOD=mvs|neural (default hybrid, the document's)
 """
 import json, sys, time, os
 from pathlib import Path
@@ -20,7 +20,7 @@ if not Path("video.mp4").exists():
 trajectory = load_trajectory("trajectory.json")
 from worldstereo.reconstruction import reconstruct_scene, ReconstructionConfig
 t0 = time.time()
-config = ReconstructionConfig(method="hybrid", resolution=1024, depth_estimation=True, point_cloud_density="high",
+config = ReconstructionConfig(method=os.environ.get("METHOD", "hybrid"), resolution=1024, depth_estimation=True, point_cloud_density="high",
     neural_iterations=int(os.environ.get("ITERS", "10000")), neural_batch_size=8192, mvs_min_views=3, mvs_geometric_consistency=True,
     mesh_cleanup=True, outlier_removal=True, smoothing_iterations=5)
 if os.environ.get("TOL"): config.neural_convergence_tol = float(os.environ["TOL"])
