@@ -7,8 +7,7 @@ All per-pixel depths are z-depths (along the optical axis), (N, H, W) float32, 0
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
-from typing import Callable, Optional
+from typing import Callable, Optional, Sequence
 
 import numpy as np
 import torch
@@ -17,17 +16,6 @@ import torch.nn.functional as F
 from ..camera import Cameras
 
 log = logging.getLogger(__name__)
-
-
-@dataclass
-class MVSResult:
-    """depth (N, H, W) float32 (0 = invalid), ncc (N, H, W) aggregated cost of the chosen depth,
-    neighbors (N, S) int source views of each reference view, depth_range (near, far)."""
-
-    depth: np.ndarray
-    ncc: np.ndarray
-    neighbors: np.ndarray
-    depth_range: tuple[float, float]
 
 
 def scene_center_and_depth(cams: Cameras) -> tuple[np.ndarray, float]:
@@ -57,9 +45,12 @@ def scene_center_and_depth(cams: Cameras) -> tuple[np.ndarray, float]:
     return p, float(np.median(d))
 
 
-def select_neighbors(cams: Cameras, depth_hint: float, k: int) -> np.ndarray:
-    """(N, k) source views per reference: triangulation angle near 8 deg at the reference's centre
-    point (MVSNet-style score), the point visible in the source, duplicates excluded."""
+def select_neighbors(cams: Cameras, depth_hint: float, k: int, min_angle: float = 0.5) -> list[np.ndarray]:
+    """Up to ``k`` source views per reference, best first: triangulation angle near 8 deg at the
+    reference's centre point (MVSNet-style score), the point visible in the source (views that do not
+    see it come last: they may overlap part of the image). A view under
+    ``min_angle`` degrees from the reference (the same centre: a pan, a repeated frame) is never a
+    source: it would match at every depth. A reference without sources gets none (no stereo depth)."""
     n = len(cams)
     k = min(k, n - 1)
     c = cams.centers
@@ -75,11 +66,12 @@ def select_neighbors(cams: Cameras, depth_hint: float, k: int) -> np.ndarray:
         inside = (zs[:, r] > 0) & (uv[:, r, 0] > 0) & (uv[:, r, 0] < cams.width) & (uv[:, r, 1] > 0) & (uv[:, r, 1] < cams.height)
         sigma = np.where(theta < 8.0, 4.0, 12.0)
         s = np.exp(-((theta - 8.0) ** 2) / (2 * sigma**2))
-        s[~inside | (theta < 0.5)] = -np.inf
+        s = np.where(inside, s, -1e3 - theta)  # still a source for the part of the image it may overlap, ranked last
+        s[theta < min_angle] = -np.inf
         s[r] = -np.inf
         scores[r] = s
     order = np.argsort(-scores, axis=1)[:, :k]
-    return order
+    return [o[np.isfinite(scores[r, o])] for r, o in enumerate(order)]
 
 
 def _box(x: torch.Tensor, w: int) -> torch.Tensor:
@@ -136,7 +128,7 @@ def _parabola(c0: torch.Tensor, c1: torch.Tensor, c2: torch.Tensor) -> torch.Ten
 
 
 def plane_sweep(
-    frames: np.ndarray, cams: Cameras, near: float, far: float, *, neighbors: np.ndarray, num_depths: int = 64,
+    frames: np.ndarray, cams: Cameras, near: float, far: float, *, neighbors: Sequence[np.ndarray], num_depths: int = 64,
     window: int = 5, min_ncc: float = 0.5, near_far: Optional[np.ndarray] = None,
     progress: Optional[Callable[[int, int], None]] = None,
 ) -> tuple[np.ndarray, np.ndarray]:
@@ -155,6 +147,10 @@ def plane_sweep(
     ncc_out = np.full((N, H, W), -1.0, np.float32)
     with torch.no_grad():
         for r in range(N):
+            if len(neighbors[r]) == 0:  # no source with parallax: no stereo depth for this view
+                if progress:
+                    progress(r + 1, N)
+                continue
             lo, hi = (near, far) if near_far is None else near_far[r]
             inv = torch.linspace(1.0 / lo, 1.0 / hi, num_depths)
             coarse = _Sweeper(small, cams_small, r, neighbors[r], window)
@@ -180,7 +176,7 @@ def plane_sweep(
     return depth_out, ncc_out
 
 
-def geometric_filter(depth: np.ndarray, cams: Cameras, neighbors: np.ndarray, min_views: int,
+def geometric_filter(depth: np.ndarray, cams: Cameras, neighbors: Sequence[np.ndarray], min_views: int,
                      px_tol: float = 1.0, rel_tol: float = 0.01) -> tuple[np.ndarray, np.ndarray]:
     """Keep a depth when at least ``min_views - 1`` neighbour depth maps agree with it.
 
@@ -249,14 +245,14 @@ def prior_ranges(prior: np.ndarray, fallback: tuple[float, float]) -> np.ndarray
     return out
 
 
-def photo_check(frames: np.ndarray, cams: Cameras, depth: np.ndarray, neighbors: np.ndarray, window: int = 5) -> np.ndarray:
+def photo_check(frames: np.ndarray, cams: Cameras, depth: np.ndarray, neighbors: Sequence[np.ndarray], window: int = 5) -> np.ndarray:
     """Aggregated NCC (N, H, W) of given depth maps (N, H, W) against each view's neighbours
     (e.g. to accept Cache3D depth where stereo found none)."""
     images = torch.as_tensor(np.ascontiguousarray(frames), dtype=torch.float32).permute(0, 3, 1, 2).contiguous()
     out = np.full(depth.shape, -1.0, np.float32)
     with torch.no_grad():
         for r in range(len(cams)):
-            if not (depth[r] > 0).any():
+            if not (depth[r] > 0).any() or len(neighbors[r]) == 0:
                 continue
             d = torch.as_tensor(np.maximum(depth[r], 1e-6))[None]
             out[r] = _Sweeper(images, cams, r, neighbors[r], window).cost(d)[0].numpy()
