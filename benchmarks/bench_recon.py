@@ -36,6 +36,7 @@ def main() -> None:
     ap.add_argument("--width", type=int, default=128)
     ap.add_argument("--neural-iterations", type=int, default=400)
     ap.add_argument("--methods", default="mvs,neural,hybrid")
+    ap.add_argument("--config", type=json.loads, default={}, help="other ReconstructionConfig fields as JSON")
     args = ap.parse_args()
     torch.set_num_threads(1)
     o3d.utility.random.seed(0)
@@ -49,7 +50,7 @@ def main() -> None:
     mvs_scene = None
     for method in args.methods.split(","):
         cfg = ReconstructionConfig(method=method, resolution=args.width, bake_textures=False,
-                                   neural_iterations=args.neural_iterations)
+                                   neural_iterations=args.neural_iterations, **args.config)
         t = time.perf_counter()
         rec = reconstruct_scene(videos, scene.trajectories, None, config=cfg)
         runtime = time.perf_counter() - t

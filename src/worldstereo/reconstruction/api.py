@@ -1,8 +1,8 @@
 """reconstruct_scene: frames + cameras -> ReconstructedScene (mesh, points, textures, metrics).
 
 Steps: 1 read and resize the inputs; 2 depth per frame by plane-sweep MVS (+ Cache3D prior);
-3 geometric-consistency filter (+ growth into agreeing neighbours); 4 surface by TSDF fusion (mvs), neural SDF (neural) or both
-merged (hybrid); 5 clean-up; 6 point cloud; 7 quality metrics; 8 textures; 9 write the scene directory.
+3 geometric-consistency filter (+ growth into agreeing neighbours); 4 surface by TSDF fusion (mvs), neural SDF (neural) or the
+TSDF fusion of the more photo-consistent of both depths per pixel (hybrid); 5 clean-up; 6 point cloud; 7 quality metrics; 8 textures; 9 write the scene directory.
 """
 
 from __future__ import annotations
@@ -169,21 +169,20 @@ def reconstruct_scene(
     pts, _ = depth_points(depth, cams)
     median_depth = float(np.median(depth[depth > 0]))
     voxel, diag = voxel_size_for(pts, cams, cfg.resolution, median_depth)
-    if cfg.method in ("mvs", "hybrid"):
+    if cfg.method == "mvs":
         mesh, _ = tsdf_fuse(depth, frames, cams, voxel, progress=lambda d, t: report("fusion", d, t))
         lap("fusion")
-    if cfg.method in ("neural", "hybrid"):
+    else:
         from .neural import fit_neural_surface
 
-        neural_mesh = fit_neural_surface(frames, cams, depth, voxel, cfg, progress=lambda d, t: report("neural", d, t))
+        mesh = fit_neural_surface(frames, cams, depth, voxel, cfg, progress=lambda d, t: report("neural", d, t))
         lap("neural")
         if cfg.method == "hybrid":
-            from .hybrid import merge_by_photoconsistency
+            from .hybrid import hybrid_depth
 
-            mesh = merge_by_photoconsistency(mesh, neural_mesh, frames, cams, cell=8 * voxel)
-            lap("hybrid_merge")
-        else:
-            mesh = neural_mesh
+            chosen = hybrid_depth(depth, mesh, frames, cams, cfg.hybrid_min_score)
+            mesh, _ = tsdf_fuse(chosen, frames, cams, voxel, progress=lambda d, t: report("fusion", d, t))
+            lap("hybrid_fusion")
 
     # 5 clean-up, colours from the views where the TSDF gave none
     if cfg.mesh_cleanup or cfg.smoothing_iterations:

@@ -53,8 +53,11 @@ class ReconstructionConfig:
     third such plateau the fit stops (0 = always run every iteration)."""
     neural_eikonal_weight: float = 0.05
     """Weight of the eikonal term (|grad SDF| = 1)."""
-    neural_depth_weight: float = 1.0
+    neural_depth_weight: float = 10.0
     """Weight of the depth supervision (SDF = 0 at MVS / cache surface points, rendered depth)."""
+    hybrid_min_score: float = 0.6
+    """hybrid: a pixel's chosen depth (MVS or neural) is fused only if its multi-view photometric agreement
+    (``hybrid.photo_scores``, 0..1) reaches this."""
     device: Optional[str] = None
     """Torch device for the neural method; ``None`` = CUDA when available, else CPU."""
 
@@ -101,6 +104,8 @@ class ReconstructionConfig:
             raise ValueError("neural_iterations must be >= 0 and neural_batch_size >= 1")
         if self.texture_resolution < 16 or self.texture_resolution & (self.texture_resolution - 1):
             raise ValueError(f"texture_resolution: must be a power of two >= 16, got {self.texture_resolution}")
+        if not 0 <= self.hybrid_min_score <= 1:
+            raise ValueError(f"hybrid_min_score: must lie in [0, 1], got {self.hybrid_min_score}")
         if self.depth_range is not None and not 0 < self.depth_range[0] < self.depth_range[1]:
             raise ValueError(f"depth_range: need 0 < near < far, got {self.depth_range}")
 

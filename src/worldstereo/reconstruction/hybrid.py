@@ -1,10 +1,13 @@
-"""Hybrid surface: keep, per region, whichever of the MVS (TSDF) and neural meshes is the more
-photo-consistent across views.
+"""Hybrid surface: per view and pixel, the more photo-consistent of the MVS depth and the neural
+surface's depth, fused into one TSDF mesh.
 
-The neural surface is already initialised and supervised by the MVS depth (``neural.py``). Here
-space is cut into cubic cells; in each cell the faces of both meshes are scored by multi-view
-photometric agreement (``metrics.PHOTO_TOL``) and the mesh with the higher mean score wins the
-cell. A cell covered by one mesh only keeps it if its score reaches ``min_alone``.
+The neural surface (``neural.py``) is complete where stereo is not (textureless or unmatched pixels)
+but smooths what stereo resolves; the filtered MVS depth is sharp where it exists. For every pixel of
+every view both candidates are lifted to 3D and scored by multi-view photometric agreement: the mean
+over the other views that see the point (inside the image, not behind the neural surface there) of
+``max(0, 1 - |c_view - c_ref| / PHOTO_TOL)`` per channel. The better candidate is kept when its score
+reaches ``min_score``; pixels where neither does stay empty. The chosen depth maps are fused by the
+same TSDF as ``mvs``, so the result is one surface (no seams or doubled layers where the two meet).
 """
 
 from __future__ import annotations
@@ -15,45 +18,55 @@ import numpy as np
 
 from ..camera import Cameras
 from .metrics import PHOTO_TOL
-from .raycast import MeshCaster, sample_frames, visible_points
-from .refine import _subset
+from .raycast import MeshCaster, sample_frames
 from .result import Mesh
 
 log = logging.getLogger(__name__)
 
 
-def face_photoconsistency(mesh: Mesh, frames: np.ndarray, cams: Cameras) -> np.ndarray:
-    """(F,) score in [0, 1] per face: agreement of the face centre's colours over the views where
-    it is visible (depth test against the mesh's own render); 0 when seen in fewer than 2 views."""
-    centre = mesh.vertices[mesh.faces].mean(1)
-    vis = visible_points(centre, cams, MeshCaster(mesh).render(cams), rel_tol=0.02)
-    c = sample_frames(frames, cams, centre).astype(np.float64)
+def photo_scores(depth: np.ndarray, ref: int, frames: np.ndarray, cams: Cameras, occluder: np.ndarray,
+                 rel_tol: float = 0.02) -> np.ndarray:
+    """(H, W) photometric agreement of view ``ref``'s pixels lifted at ``depth`` (H, W; 0 = none) with the
+    other views that see them; ``occluder`` (N, H, W) z-depth per view hides points behind it (0: open).
+    0 where the depth is missing or no other view sees the point."""
+    H, W = depth.shape
+    j, i = np.meshgrid(np.arange(W) + 0.5, np.arange(H) + 0.5)
+    pix = np.stack([j.ravel(), i.ravel()], 1)
+    d = depth.ravel().astype(np.float64)
+    has = d > 0
+    out = np.zeros(H * W)
+    if not has.any():
+        return out.reshape(H, W)
+    X = cams[ref].unproject(pix[has], d[has][None])[0]
+    uv, z = cams.project(X)  # (N, P, 2), (N, P)
+    inside = (z > 1e-9) & (uv[..., 0] >= 0) & (uv[..., 0] < W) & (uv[..., 1] >= 0) & (uv[..., 1] < H)
+    col = np.clip(np.nan_to_num(uv[..., 0]), 0, W - 1).astype(int)
+    row = np.clip(np.nan_to_num(uv[..., 1]), 0, H - 1).astype(int)
+    occ = occluder[np.arange(len(cams))[:, None], row, col]
+    vis = inside & ((occ <= 0) | (z <= occ * (1 + rel_tol)))
+    vis[ref] = False
+    c = sample_frames(frames, cams, X)  # (N, P, 3)
+    agree = np.clip(1 - np.abs(c - frames[ref].reshape(-1, 3)[has][None]) / PHOTO_TOL, 0, 1).mean(-1)
     n = vis.sum(0)
-    mean = (c * vis[..., None]).sum(0) / np.maximum(n, 1)[:, None]
-    agree = (np.clip(1 - np.abs(c - mean) / PHOTO_TOL, 0, 1).mean(-1) * vis).sum(0) / np.maximum(n, 1)
-    return np.where(n >= 2, agree, 0.0)
+    out[has] = np.where(n > 0, (agree * vis).sum(0) / np.maximum(n, 1), 0.0)
+    return out.reshape(H, W)
 
 
-def merge_by_photoconsistency(mvs: Mesh, neural: Mesh, frames: np.ndarray, cams: Cameras, cell: float,
-                              min_alone: float = 0.5) -> Mesh:
-    """One mesh from the two, chosen per ``cell``-sized cube (see the module docstring)."""
-    meshes = [mvs, neural]
-    scores = [face_photoconsistency(m, frames, cams) for m in meshes]
-    keys = [np.floor(m.vertices[m.faces].mean(1) / cell).astype(np.int64) for m in meshes]
-    allk, inv = np.unique(np.concatenate(keys), axis=0, return_inverse=True)
-    inv = inv.ravel()
-    split = len(keys[0])
-    cell_ids = [inv[:split], inv[split:]]
-    means, counts = [], []
-    for ids, sc in zip(cell_ids, scores):
-        cnt = np.bincount(ids, minlength=len(allk))
-        means.append(np.bincount(ids, weights=sc, minlength=len(allk)) / np.maximum(cnt, 1))
-        counts.append(cnt)
-    both = (counts[0] > 0) & (counts[1] > 0)
-    win_neural = np.where(both, means[1] > means[0], (counts[1] > 0) & (means[1] >= min_alone))
-    win_mvs = np.where(both, ~win_neural, (counts[0] > 0) & (means[0] >= min_alone))
-    parts = [_subset(mvs, win_mvs[cell_ids[0]]), _subset(neural, win_neural[cell_ids[1]])]
-    log.info("hybrid: %d cells, %.0f %% won by the neural surface", len(allk), 100 * win_neural[both].mean() if both.any() else 0)
-    verts = np.concatenate([p.vertices for p in parts])
-    faces = np.concatenate([parts[0].faces, parts[1].faces + len(parts[0].vertices)])
-    return Mesh(verts, faces).compute_normals()
+def hybrid_depth(mvs_depth: np.ndarray, neural: Mesh, frames: np.ndarray, cams: Cameras,
+                 min_score: float = 0.5) -> np.ndarray:
+    """(N, H, W) depth: per pixel the MVS depth or the neural surface's, whichever agrees better across
+    views (see the module docstring); 0 where neither reaches ``min_score``."""
+    neural_depth = MeshCaster(neural).render(cams).depth
+    out = np.zeros_like(mvs_depth, dtype=np.float32)
+    took_neural = 0
+    for k in range(len(cams)):
+        s_mvs = np.where(mvs_depth[k] > 0, photo_scores(mvs_depth[k], k, frames, cams, neural_depth), -1.0)
+        s_neu = np.where(neural_depth[k] > 0, photo_scores(neural_depth[k], k, frames, cams, neural_depth), -1.0)
+        use_neural = s_neu > s_mvs
+        best = np.maximum(s_mvs, s_neu)
+        out[k] = np.where(best >= min_score, np.where(use_neural, neural_depth[k], mvs_depth[k]), 0.0)
+        took_neural += int((use_neural & (best >= min_score)).sum())
+    kept = int((out > 0).sum())
+    log.info("hybrid: %.1f %% of the pixels kept, %.0f %% of them from the neural surface",
+             100 * kept / out.size, 100 * took_neural / max(kept, 1))
+    return out
