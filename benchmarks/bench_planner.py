@@ -9,7 +9,8 @@ only when no candidate is admissible) and the same frames. Figures per plan:
   frame whose camera is in true free space (a frame filmed from inside a wall shows nothing real);
 - ``f1`` / ``completeness`` / ``precision``: the final Cache3D (what the memories reconstructed)
   against the whole true surface at tau = 2 % of its bounding-box diagonal, and ``f1_mvs`` etc.
-  for ``reconstruct_scene(method="mvs")`` of the run when ``--mvs``.
+  for ``reconstruct_scene(method="mvs")`` of the run when ``--mvs`` (0 when it finds no depth that a second
+  view confirms, e.g. a plan of pans only: no parallax, nothing to triangulate).
 
 Prints one JSON line: per kind the means of both plans and the auto - default differences, and the
 units. Usage (docs/planning.md's table):
@@ -25,6 +26,7 @@ import json
 import tempfile
 import time
 from pathlib import Path
+from typing import Optional
 
 import numpy as np
 import torch
@@ -60,7 +62,7 @@ def visible(points: np.ndarray, cameras: Cameras, depth: np.ndarray, tol: float 
 
 
 def unit(kind: str, seed: int, plan: str, side: int, frames: int, root: Path, mvs: bool,
-         generator: str = "warp", panorama: bool = False) -> dict:
+         generator: str = "warp", panorama: bool = False, plan_config: Optional[dict] = None) -> dict:
     if panorama:  # an equirectangular sample from the scene's camera centre (the 27-view bank seeds free space)
         spec = SampleSpec(kind, seed, seed, 4 * side, 2 * side, projection="equirectangular")
     else:
@@ -72,7 +74,7 @@ def unit(kind: str, seed: int, plan: str, side: int, frames: int, root: Path, mv
     ws = WorldStereo.from_pretrained("warp" if generator == "warp" else "worldstereo-tiny", max_side=side)
     t0 = time.perf_counter()
     run = ws.generate_scene(str(folder), output_dir=root / f"{kind}{seed}" / plan, resume=False, n_frames=frames,
-                            plan=plan, plan_config=PlanConfig(budget=4, min_gain=0.0) if plan == "auto" else None)
+                            plan=plan, plan_config=PlanConfig(**{"budget": 4, "min_gain": 0.0, **(plan_config or {})}) if plan == "auto" else None)
     seconds = time.perf_counter() - t0
     cams = Cameras.concat([run.state.observers[0]] + [t.cameras for t in run.trajectories]) if run.trajectories \
         else run.state.observers[0]
@@ -96,8 +98,8 @@ def unit(kind: str, seed: int, plan: str, side: int, frames: int, root: Path, mv
                 method="mvs", resolution=2 * side, bake_textures=False))
             m = f_score(rec.point_cloud.points, surf, TAU * diag)
             row.update(f1_mvs=m.f1, completeness_mvs=m.recall, precision_mvs=m.precision)
-        except ValueError as exc:  # too few usable frames: reported, not scored as zero
-            row["mvs_error"] = str(exc).splitlines()[0]
+        except ValueError as exc:  # no depth a second view confirms (e.g. only pans): nothing reconstructed
+            row.update(f1_mvs=0.0, completeness_mvs=0.0, precision_mvs=0.0, mvs_error=str(exc).splitlines()[0])
     return row
 
 
@@ -111,6 +113,7 @@ def main() -> None:
     ap.add_argument("--generator", choices=("warp", "tiny"), default="warp",
                     help="warp (no learning) or the bundled worldstereo-tiny (DMD, both memories)")
     ap.add_argument("--panorama", action="store_true", help="equirectangular inputs (4*side x 2*side) instead of photos")
+    ap.add_argument("--plan-config", type=json.loads, default={}, help='PlanConfig fields for auto as JSON, e.g. \'{"parallax_deg": 0}\'')
     args = ap.parse_args()
     torch.set_num_threads(1)
     units, summary = {}, {}
@@ -120,7 +123,7 @@ def main() -> None:
             for seed in range(args.seeds):
                 for plan in ("default", "auto"):
                     units[f"{kind}/{seed}/{plan}"] = unit(kind, seed, plan, args.max_side, args.frames, Path(tmp), args.mvs,
-                                                             args.generator, args.panorama)
+                                                             args.generator, args.panorama, args.plan_config)
     keys = ("free", "coverage", "f1", "completeness", "precision", "f1_mvs", "completeness_mvs")
     for kind in args.kinds:
         summary[kind] = {}

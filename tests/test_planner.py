@@ -229,3 +229,36 @@ def test_auto_plan_covers_at_least_what_the_default_plan_covers(room_state):
     assert _coverage(truth, surf, auto) >= _coverage(truth, surf, default)
     # later choices do not re-film what earlier ones looked at
     assert len({t.name.split("-", 1)[1] for t in planner.chosen}) == 4
+
+
+def test_parallax_weight_prefers_paths_that_triangulate():
+    """A pan about the camera centre has no parallax (its views give multi-view stereo nothing): its gain
+    keeps only ``parallax_floor``; a sideways move of 0.2 x depth subtends 2 atan(0.1) = 11.4 deg: full gain."""
+    from worldstereo.camera import presets
+    from worldstereo.pipelines.planner import parallax_angle, parallax_weight
+
+    K = intrinsics_from_fov(60.0, 64, 48)
+    pan = presets.pan(90.0, K=K, width=64, height=48, n_frames=9)
+    slide = presets.truck(0.4, K=K, width=64, height=48, n_frames=9)
+    cfg = PlanConfig()
+    assert parallax_angle(pan, 2.0) == pytest.approx(0.0, abs=1e-9)
+    assert parallax_weight(parallax_angle(pan, 2.0), cfg) == pytest.approx(cfg.parallax_floor)
+    assert parallax_angle(slide, 2.0) == pytest.approx(2 * np.degrees(np.arctan(0.1)), rel=1e-6)
+    assert parallax_weight(parallax_angle(slide, 2.0), cfg) == 1.0
+    half = parallax_weight(0.5 * cfg.parallax_deg, cfg)
+    assert half == pytest.approx(cfg.parallax_floor + 0.5 * (1 - cfg.parallax_floor))
+    assert parallax_weight(0.0, PlanConfig(parallax_deg=0.0)) == 1.0  # off
+
+
+def test_soft_points_do_not_carve_free_space(room_state):
+    """Generated frames merge as soft points (the generator's guesses); only firm points carve known free
+    space (soft ones still mark voxels occupied): a cache of soft points only leaves just the seed ball."""
+    import copy
+
+    state = copy.deepcopy(room_state)
+    before = known_space(state)
+    state.cache.soft_views = set(np.unique(state.cache.points.view_ids).tolist())
+    assert state.cache.soft.all()
+    after = known_space(state)
+    assert after.free.sum() == (after.seeded & ~after.occupied).sum() < before.free.sum()
+    assert after.occupied.sum() == before.occupied.sum()

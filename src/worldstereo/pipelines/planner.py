@@ -26,6 +26,7 @@ import numpy as np
 
 from ..camera import PLAN_ORDER, CameraTrajectory, Cameras, check_smoothness, preset, spline
 from ..camera.transforms import look_at
+from ..geometry import render_points
 from ..geometry.voxels import NOWHERE, VoxelGrid
 from .scene_state import SceneState
 
@@ -54,6 +55,12 @@ class PlanConfig:
     # 0: count distinct voxels of the expected surface instead
     gain_bin_deg: float = 2.5
     score_frames: int = 6  # views per candidate that are cast for gain and support
+    # reconstruction needs parallax: the gain is weighted by ``parallax_floor + (1 - parallax_floor) *
+    # min(1, angle / parallax_deg)``, angle = the largest angle the path's camera centres subtend at the
+    # scene scale from the input camera's (a pan about the camera centre: 0, a quarter weight: multi-view stereo
+    # finds nothing to triangulate in a pan, the Cache3D still grows); parallax_deg 0 turns it off
+    parallax_deg: float = 10.0
+    parallax_floor: float = 0.25
     waypoints: int = 10  # free-space waypoints for spline candidates
     max_cells: int = 96  # grid cells along its longest axis at most (the voxel grows past ``voxel`` beyond)
 
@@ -80,16 +87,20 @@ def scale(state: SceneState) -> float:
 
 
 def known_space(state: SceneState, cfg: PlanConfig = PlanConfig()) -> VoxelGrid:
-    """The grid of known free space of ``state``: carved by the cache's depth seen from every
-    observer camera (rendered small), occupied where the cache has points."""
+    """The grid of known free space of ``state``: carved by the cache's firm points' depth seen from
+    every observer camera (rendered small), occupied where the cache has points (soft ones too)."""
     D = scale(state)
     xyz = state.cache.points.xyz
     centers = np.concatenate([c.centers for c in state.observers])
     grid = VoxelGrid.bounding(xyz, centers, cfg.voxel * D, pad=0.3 * D, reach=3.0 * D, max_cells=cfg.max_cells)
+    # only firm points carve: a generated frame's soft points are the generator's guesses (a `warp` fill
+    # above an open room's walls would carve space outside the room); they still mark voxels occupied
+    soft = state.cache.soft
+    firm = state.cache.points.select(np.flatnonzero(~soft)) if soft.any() else state.cache.points
     for cams in state.observers:
         s = min(1.0, 64 / max(cams.width, cams.height))
         small = cams.resized(max(2, round(cams.width * s)), max(2, round(cams.height * s)))
-        depth = state.cache.render(small).depth.numpy()
+        depth = render_points(firm, small, small.height, small.width).depth.numpy()
         for i in range(len(small)):
             grid.integrate(depth[i], small[i])
     grid.mark_surfaces(xyz)
@@ -131,6 +142,17 @@ def candidates(state: SceneState, grid: VoxelGrid, n: int, cfg: PlanConfig) -> l
             c = np.array([0.0, 0.0, f * D])
             end = Cameras(K, look_at(c, c + np.array([np.sin(np.radians(y)), 0.0, np.cos(np.radians(y))])), w, h)
             out.append((f"dolly-pan-{f}-{y}", spline(Cameras.concat([start, end]), n, fps=16.0, name="spline")))
+    # a pan with a short step towards where it turns: nearly the pan's view, with the parallax stereo needs
+    # (where the free space around the camera is too narrow for the moves above, e.g. outdoors near the ground)
+    for f in (0.08, 0.15):
+        for y in (-150, -90, 90, 150):
+            for p in (-30, 0, 30):
+                R = preset("pan", D, K, w, h, n, yaw=float(y), pitch=float(p)).cameras.R[-1]
+                c = f * D * np.array([np.sign(y) * np.sqrt(0.5), 0.0, np.sqrt(0.5)])
+                T = np.eye(4)
+                T[:3, :3], T[:3, 3] = R, -R @ c
+                end = Cameras(K, T, w, h)
+                out.append((f"step-pan-{f}-{y}-{p}", spline(Cameras.concat([start, end]), n, fps=16.0, name="spline")))
     # the paper's plan as `--plan default` makes it (pivot brought nearer in front of seen surfaces)
     for name in PLAN_ORDER:
         traj = preset(name, D, K, w, h, n)
@@ -204,6 +226,22 @@ def _keys(grid: VoxelGrid, voxels: np.ndarray, cfg: PlanConfig, anchor: np.ndarr
     return np.unique((az + 100_000) * 1_000_000 + el + 100_000)
 
 
+def parallax_angle(traj: CameraTrajectory, D: float) -> float:
+    """Degrees: the largest angle between the path's camera centres seen from a point at distance ``D``
+    in front of them, ``2 atan(b / 2D)`` for the largest distance ``b`` of a centre from the first one;
+    what multi-view stereo triangulates the newly seen surface with."""
+    c = traj.cameras.centers
+    b = float(np.linalg.norm(c - c[0], axis=1).max())
+    return float(np.degrees(2 * np.arctan2(b, 2 * D)))
+
+
+def parallax_weight(angle: float, cfg: PlanConfig) -> float:
+    """The gain's weight for a path with this parallax ``angle`` (see ``PlanConfig.parallax_deg``)."""
+    if cfg.parallax_deg <= 0:
+        return 1.0
+    return cfg.parallax_floor + (1 - cfg.parallax_floor) * min(1.0, angle / cfg.parallax_deg)
+
+
 def evaluate(grid: VoxelGrid, traj: CameraTrajectory, cfg: PlanConfig, D: float,
              prior: Optional[np.ndarray] = None, anchor: Optional[np.ndarray] = None) -> dict:
     """Constraints and gain of one candidate: ``accepted`` with ``gain`` (unknown voxels uncovered
@@ -227,8 +265,11 @@ def evaluate(grid: VoxelGrid, traj: CameraTrajectory, cfg: PlanConfig, D: float,
     if prior is not None and len(prior):
         voxels = voxels[~np.isin(voxels, prior)]
     n_rays = len(seen["hits"]) * RAYS[0] * RAYS[1]
+    angle = parallax_angle(traj, D)
+    weight = parallax_weight(angle, cfg)
     row.update(support=round(float(support.min()), 4), known_support=round(float(seen["support"].min()), 4),
-               new=round(float(seen["new"].mean()), 4), gain=round(len(voxels) / n_rays, 4))
+               new=round(float(seen["new"].mean()), 4), parallax_deg=round(angle, 2),
+               gain=round(weight * len(voxels) / n_rays, 4))
     if support.min() < cfg.min_support:
         return {**row, "accepted": False, "reason": f"a view sees too little supported surface "
                                                      f"(support {support.min():.2f} < {cfg.min_support})"}
