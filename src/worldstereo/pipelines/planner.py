@@ -143,7 +143,7 @@ def candidates(state: SceneState, grid: VoxelGrid, n: int, cfg: PlanConfig) -> l
             end = Cameras(K, look_at(c, c + np.array([np.sin(np.radians(y)), 0.0, np.cos(np.radians(y))])), w, h)
             out.append((f"dolly-pan-{f}-{y}", spline(Cameras.concat([start, end]), n, fps=16.0, name="spline")))
     # a pan with a short step towards where it turns: nearly the pan's view, with the parallax stereo needs
-    # (where the free space around the camera is too narrow for the moves above, e.g. outdoors near the ground)
+    # (a shorter move than the dollies above, so admissible where less free space is known around the camera)
     for f in (0.08, 0.15):
         for y in (-150, -90, 90, 150):
             for p in (-30, 0, 30):

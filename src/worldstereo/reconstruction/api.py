@@ -1,8 +1,9 @@
 """reconstruct_scene: frames + cameras -> ReconstructedScene (mesh, points, textures, metrics).
 
 Steps: 1 read and resize the inputs; 2 depth per frame by plane-sweep MVS (+ Cache3D prior);
-3 geometric-consistency filter (+ growth into agreeing neighbours); 4 surface by TSDF fusion (mvs), neural SDF (neural) or the
-TSDF fusion of the more photo-consistent of both depths per pixel (hybrid); 5 clean-up; 6 point cloud; 7 quality metrics; 8 textures; 9 write the scene directory.
+3 geometric-consistency filter (+ growth into agreeing neighbours); 4 surface by TSDF fusion (mvs), neural
+SDF (neural) or the TSDF fusion of the more photo-consistent of both depths per pixel (hybrid); 5 clean-up;
+6 point cloud; 7 quality metrics; 8 textures; 9 write the scene directory.
 """
 
 from __future__ import annotations

@@ -53,7 +53,7 @@ def photo_scores(depth: np.ndarray, ref: int, frames: np.ndarray, cams: Cameras,
 
 
 def hybrid_depth(mvs_depth: np.ndarray, neural: Mesh, frames: np.ndarray, cams: Cameras,
-                 min_score: float = 0.5) -> np.ndarray:
+                 min_score: float = 0.6) -> np.ndarray:
     """(N, H, W) depth: per pixel the MVS depth or the neural surface's, whichever agrees better across
     views (see the module docstring); 0 where neither reaches ``min_score``."""
     neural_depth = MeshCaster(neural).render(cams).depth
