@@ -262,3 +262,79 @@ def test_soft_points_do_not_carve_free_space(room_state):
     after = known_space(state)
     assert after.free.sum() == (after.seeded & ~after.occupied).sum() < before.free.sum()
     assert after.occupied.sum() == before.occupied.sum()
+
+
+def _outdoor_state(height: float = 1.5):
+    """An outdoor view: ground ``height`` below the camera (y down), a backdrop 50 ahead filling the upper half."""
+    from worldstereo.pipelines.scene_state import SceneState
+
+    w, h = 64, 48
+    K = intrinsics_from_fov(70.0, w, h)
+    jj, ii = np.meshgrid(np.arange(w) + 0.5, np.arange(h) + 0.5)
+    ray_y = (ii - K[1, 2]) / K[1, 1]  # y of the ray with z = 1
+    ground = np.where(ray_y > 1e-6, height / np.maximum(ray_y, 1e-6), np.inf)
+    depth = np.minimum(ground, 50.0).astype(np.float32)
+    return SceneState.from_image(np.full((h, w, 3), 0.5, np.float32), depth, K), depth
+
+
+def test_scale_is_capped_by_the_nearest_plane_the_input_sees():
+    """The median depth of the outdoor view is the backdrop's; the planner's scale is ``plane_scale`` x
+    1.5 (the ground's distance), so clearances and moves are sized by the room the camera has above it."""
+    height = 1.5
+    state, depth = _outdoor_state(height)
+    assert state.median_depth > 10.0
+    ground_d = state.free_space.planes[:, 3].min()
+    assert ground_d == pytest.approx(height, rel=0.02)
+    assert scale(state, PlanConfig(plane_scale=4.0)) == pytest.approx(4.0 * ground_d)
+    d = depth[depth > 0]
+    uncapped = scale(state, PlanConfig(plane_scale=0.0))
+    assert uncapped == pytest.approx(min(state.median_depth, 2 * np.percentile(d, 25))) and uncapped > 1.5 * scale(state)
+
+
+def test_open_sky_and_ground_plane_of_an_outdoor_view(room_state):
+    """Outdoors the input's rays above the horizon pass through free space out of the grid: open sky from
+    about 0 deg up; the ground is the plane 1.5 below. The bundled room (walls, floor) has no sky."""
+    from worldstereo.pipelines.planner import ground_plane, open_sky
+
+    state, _ = _outdoor_state(1.5)
+    cfg = PlanConfig()
+    D = scale(state, cfg)
+    sky = open_sky(known_space(state, cfg), state, cfg, D)
+    assert sky is not None and np.allclose(sky[0], [0.0, -1.0, 0.0], atol=1e-3)
+    assert -2.0 < np.degrees(np.arcsin(sky[1])) < 5.0
+    assert np.allclose(ground_plane(state), [0.0, -1.0, 0.0, 1.5], atol=1e-3)
+    assert open_sky(known_space(room_state, cfg), room_state, cfg, scale(room_state)) is None
+
+
+def test_cast_expects_sky_above_and_the_ground_below():
+    """An unknown grid: with a sky from 10 deg up, a view looking straight up uncovers nothing (clear,
+    supported); looking down at 45 deg from 1 above the ground plane, the expected new surface is on it."""
+    K = intrinsics_from_fov(40.0, 16, 12)
+    grid = VoxelGrid.bounding(np.zeros((1, 3)), np.zeros((1, 3)), voxel=0.1, pad=4.0, reach=4.0)
+    sky = (np.array([0.0, -1.0, 0.0]), np.sin(np.radians(10.0)))
+    upward = Cameras(K, look_at(np.zeros(3), np.array([0.0, -1.0, 0.0]), np.array([0.0, 0.0, 1.0])), 16, 12)
+    seen = grid.cast(upward, rays=(6, 8), max_range=3.0, expected_depth=1.0, sky=sky)
+    assert seen["clear"][0].all() and seen["support"][0] == 1.0 and seen["new"][0] == 0.0 and len(seen["voxels"]) == 0
+    level = Cameras(K, look_at(np.zeros(3), np.array([0.0, 0.0, 1.0])), 16, 12)
+    # a level view of 30.6 deg vertical field: the top row of rays (12-13 deg up) is sky, the other five are not
+    assert grid.cast(level, rays=(6, 8), max_range=3.0, expected_depth=1.0, sky=sky)["new"][0] == pytest.approx(5 / 6)
+    down = Cameras(K, look_at(np.zeros(3), np.array([0.0, 1.0, 1.0])), 16, 12)
+    ground = (np.array([0.0, -1.0, 0.0]), 1.0)  # -y + 1 > 0 above: the plane y = 1
+    hit = grid.centers(grid.cast(down, rays=(6, 8), max_range=3.0, expected_depth=0.5, ground=ground)["voxels"])
+    assert len(hit) and np.abs(hit[:, 1] - 1.0).max() <= grid.voxel
+    hit = grid.centers(grid.cast(down, rays=(6, 8), max_range=3.0, expected_depth=0.5)["voxels"])
+    assert np.abs(hit[:, 1] - 1.0).max() > 0.3  # without the plane: at the expected depth 0.5
+
+
+def test_fill_holes_closes_pinholes_with_the_nearest_depth():
+    from worldstereo.pipelines.planner import fill_holes
+
+    d = np.full((1, 9, 9), 4.0)
+    d[0, 4, 4] = 2.0
+    d[0, 4, 5] = 0.0  # a pinhole next to a nearer point: takes the nearer depth
+    d[0, 0:2, 0:2] = 0.0
+    out = fill_holes(d, passes=1)
+    assert out[0, 4, 5] == 2.0 and out[0, 0, 1] == 4.0 and out[0, 0, 0] == 0.0  # a 2 x 2 gap's corner: one pass short
+    assert (fill_holes(d, passes=2) > 0).all()
+    empty = np.zeros((1, 9, 9))
+    assert (fill_holes(empty) == 0).all()  # nothing rendered: nothing to carve

@@ -156,13 +156,15 @@ class VoxelGrid:
         return out
 
     def cast(self, cameras: Cameras, rays: tuple[int, int] = (24, 40), max_range: Optional[float] = None,
-             expected_depth: Optional[float] = None) -> dict:
+             expected_depth: Optional[float] = None, sky: Optional[tuple[np.ndarray, float]] = None,
+             ground: Optional[tuple[np.ndarray, float]] = None) -> dict:
         """What ``cameras`` (N views) would see at ``rays`` = (rows, cols) rays each, marching the grid:
 
         ``support`` (N,) share of rays reaching a known surface through free space (the generator's
-        condition); ``new`` (N,) share of rays leaving known free space into unknown space (outside
-        the grid counts as unknown); ``voxels`` the distinct voxel keys (integer triples, unbounded)
-        of where those rays are expected to meet a surface -- where they enter unknown space, or at
+        condition) or passing through free space only, to ``max_range`` or out of the grid (``clear``:
+        where the memories saw nothing near, e.g. the sky above an outdoor scene; nothing new there);
+        ``new`` (N,) share of rays leaving known free space into unknown space; ``voxels`` the distinct
+        voxel keys (integer triples, unbounded) of where those rays are expected to meet a surface -- where they enter unknown space, or at
         ``expected_depth`` when that is farther (space just outside the known region is rarely the
         surface: a pan next to the input camera would otherwise score only the shell around it),
         never behind a known surface. The number of distinct keys over all views is the expected
@@ -170,6 +172,13 @@ class VoxelGrid:
         where each of its rays ends on a surface (the known one it meets through free space, or the
         expected new one above) and ``NOWHERE`` rows for rays that end nowhere (free to ``max_range``,
         or behind a known surface they cannot see through), so that views can be compared ray by ray.
+        ``dirs`` per view the (R, 3) unit ray directions.
+
+        ``sky`` = (unit up vector, sine of an elevation): rays pointing higher than that elevation that
+        would leave known free space are taken as ``clear`` (the open sky the memories saw up there).
+        ``ground`` = (unit normal n, offset c) of the plane under the cameras (n . x + c > 0 above it): a
+        ray going down into unknown space is expected to meet it there (the floor or ground continues),
+        not at ``expected_depth``.
         """
         state = self.state
         rmax = max_range or float(np.linalg.norm(np.array(self.shape) * self.voxel))
@@ -177,22 +186,34 @@ class VoxelGrid:
         t = np.arange(1, int(np.ceil(rmax / step)) + 1) * step
         h, w = rays
         uv = np.stack(np.meshgrid((np.arange(w) + 0.5) / w, (np.arange(h) + 0.5) / h, indexing="xy"), -1).reshape(-1, 2)
-        support, new, keys, hits = [], [], [], []
+        support, new, keys, hits, clears, rays_out = [], [], [], [], [], []
         for i in range(len(cameras)):
             K, world_from_cam = cameras.K[i], cameras.world_from_cam[i]
             u, v = uv[:, 0] * cameras.width, uv[:, 1] * cameras.height
             d = np.stack([(u - K[0, 2]) / K[0, 0], (v - K[1, 2]) / K[1, 1], np.ones_like(u)], 1) @ world_from_cam[:3, :3].T
             d /= np.linalg.norm(d, axis=1, keepdims=True)
+            rays_out.append(d)
             o = world_from_cam[:3, 3]
             ijk, inside = self.index(o + d[:, None, :] * t[None, :, None])
             s = np.where(inside, state[ijk[..., 0], ijk[..., 1], ijk[..., 2]], UNKNOWN)
             first = np.argmax(s != FREE, axis=1)
             stop = s[np.arange(len(s)), first]
-            stop[np.all(s == FREE, axis=1)] = FREE  # reached max_range in free space: sees nothing new
-            support.append(float(np.mean(stop == OCCUPIED)))
+            # through free space to max_range, or out of the grid after free space only (the grid is
+            # clipped around the cameras, the carve was not): the ray sees nothing new
+            clear = np.all(s == FREE, axis=1) | ((first > 0) & ~inside[np.arange(len(s)), first])
+            if sky is not None:
+                clear |= (s[np.arange(len(s)), first] == UNKNOWN) & (d @ np.asarray(sky[0], np.float64) > sky[1])
+            stop[clear] = FREE
+            clears.append(clear)
+            support.append(float(np.mean((stop == OCCUPIED) | clear)))
             into = stop == UNKNOWN
             new.append(float(np.mean(into)))
             t_hit = np.maximum(t[first], expected_depth or 0.0)
+            if ground is not None:
+                down, height = -(d @ np.asarray(ground[0], np.float64)), float(o @ ground[0] + ground[1])
+                falls = (down > 1e-6) & (height > 0)
+                t_ground = np.minimum(height / np.where(falls, down, 1.0), t[-1])
+                t_hit = np.where(falls, np.maximum(t[first], t_ground), t_hit)
             k_hit = np.minimum(np.searchsorted(t, t_hit), len(t) - 1)
             occ_before = np.cumsum(s == OCCUPIED, axis=1)[np.arange(len(s)), k_hit] > 0
             into &= ~occ_before
@@ -204,7 +225,8 @@ class VoxelGrid:
             ends[into] = keys[-1]
             hits.append(ends)
         voxels = np.unique(np.concatenate(keys), axis=0) if keys else np.zeros((0, 3), np.int64)
-        return {"support": np.array(support), "new": np.array(new), "voxels": voxels, "hits": hits}
+        return {"support": np.array(support), "new": np.array(new), "voxels": voxels, "hits": hits, "clear": clears,
+                "dirs": rays_out}
 
     def occupied_keys(self, keys: np.ndarray) -> np.ndarray:
         """(P,) whether each voxel key (P, 3) (``NOWHERE`` rows and keys outside the grid: no) is occupied."""

@@ -23,6 +23,7 @@ from dataclasses import asdict, dataclass
 from typing import Iterator, Optional
 
 import numpy as np
+from scipy import ndimage
 
 from ..camera import PLAN_ORDER, CameraTrajectory, Cameras, check_smoothness, preset, spline
 from ..camera.transforms import look_at
@@ -37,8 +38,9 @@ RAYS = (24, 40)  # rows x cols of rays cast per scored view
 
 @dataclass(frozen=True)
 class PlanConfig:
-    """How ``--plan auto`` chooses; lengths are fractions of :func:`scale` (the median depth unless a
-    far background dominates); preset pivots stay at the median depth as in the paper."""
+    """How ``--plan auto`` chooses; lengths, preset pivots included, are fractions of :func:`scale` (the
+    median depth unless a far background or a near ground says otherwise); the paper's plan among the
+    candidates keeps its pivot at the median depth, as ``--plan default`` makes it."""
 
     budget: int = 4  # at most this many trajectories
     min_gain: float = 0.05  # stop when the best candidate uncovers fewer unknown voxels than this per cast ray
@@ -63,6 +65,11 @@ class PlanConfig:
     parallax_floor: float = 0.25
     waypoints: int = 10  # free-space waypoints for spline candidates
     max_cells: int = 96  # grid cells along its longest axis at most (the voxel grows past ``voxel`` beyond)
+    # the input's open sky (rays through free space only, at least this share of them): unknown space above
+    # its lowest elevation is expected to be sky, not new surface; 0: off
+    sky_share: float = 0.1
+    ground: bool = True  # rays going down into unknown space are expected to meet the seen floor/ground plane
+    plane_scale: float = 4.0  # the scale is at most this many times the distance to the nearest seen plane; 0: off
 
 
 @contextmanager
@@ -77,19 +84,59 @@ def _quiet(name: str) -> Iterator[None]:
         logger.setLevel(level)
 
 
-def scale(state: SceneState) -> float:
+def scale(state: SceneState, cfg: Optional["PlanConfig"] = None) -> float:
     """The length the planner's fractions refer to: the median depth, but no more than twice the
     lower-quartile depth, so that a far background (an outdoor view that is half sky and distant
-    hills) does not size the voxels and clearances of the near ground the cameras move over."""
+    hills) does not size the voxels and clearances of the near ground the cameras move over; and no
+    more than ``plane_scale`` times the input camera's distance to the nearest bounding plane it sees
+    (a camera 1.5 m above a field 50 m deep moves metres, not tens of metres)."""
+    cfg = cfg or PlanConfig()
     d = np.asarray(state.depth, np.float64)
     d = d[np.isfinite(d) & (d > 0)]
-    return float(min(state.median_depth, 2.0 * np.percentile(d, 25))) if len(d) else state.median_depth
+    D = float(min(state.median_depth, 2.0 * np.percentile(d, 25))) if len(d) else state.median_depth
+    planes = state.free_space.planes
+    if cfg.plane_scale > 0 and len(planes):
+        D = min(D, cfg.plane_scale * float(planes[:, 3].min()))
+    return D
+
+
+def ground_plane(state: SceneState) -> Optional[np.ndarray]:
+    """(nx, ny, nz, c) of the bounding plane under the camera (the floor or the ground: its normal within
+    30 deg of the camera's up, -y; n . x + c > 0 above it), or None when the input sees none."""
+    planes = state.free_space.planes
+    if len(planes):
+        k = int(np.argmax(planes[:, 1] * -1.0))
+        if -float(planes[k, 1]) > np.cos(np.radians(30.0)):
+            return planes[k]
+    return None
+
+
+def level_up(state: SceneState) -> np.ndarray:
+    """The world's up direction as far as the input tells: the ground plane's normal, else the camera's up (-y)."""
+    g = ground_plane(state)
+    return np.array([0.0, -1.0, 0.0]) if g is None else g[:3] / np.linalg.norm(g[:3])
+
+
+def fill_holes(depth: np.ndarray, passes: int = 2) -> np.ndarray:
+    """(N, H, W) rendered depth with its pinholes closed: a pixel no point landed on (0) takes the
+    nearest depth of its 3 x 3 neighbours, ``passes`` times. The cache is de-duplicated at a voxel
+    sized by the median depth, so where that is far (an outdoor view half sky) the near ground
+    renders as scattered points, and rays through the gaps would carve nothing."""
+    d = np.array(depth, np.float64)
+    for _ in range(passes):
+        hole = ~(d > 0)
+        if not hole.any():
+            break
+        near = ndimage.minimum_filter(np.where(hole, np.inf, d), size=(1, 3, 3), mode="constant", cval=np.inf)
+        fill = hole & np.isfinite(near)
+        d[fill] = near[fill]
+    return np.where(d > 0, d, 0.0)
 
 
 def known_space(state: SceneState, cfg: PlanConfig = PlanConfig()) -> VoxelGrid:
     """The grid of known free space of ``state``: carved by the cache's firm points' depth seen from
     every observer camera (rendered small), occupied where the cache has points (soft ones too)."""
-    D = scale(state)
+    D = scale(state, cfg)
     xyz = state.cache.points.xyz
     centers = np.concatenate([c.centers for c in state.observers])
     grid = VoxelGrid.bounding(xyz, centers, cfg.voxel * D, pad=0.3 * D, reach=3.0 * D, max_cells=cfg.max_cells)
@@ -100,7 +147,7 @@ def known_space(state: SceneState, cfg: PlanConfig = PlanConfig()) -> VoxelGrid:
     for cams in state.observers:
         s = min(1.0, 64 / max(cams.width, cams.height))
         small = cams.resized(max(2, round(cams.width * s)), max(2, round(cams.height * s)))
-        depth = render_points(firm, small, small.height, small.width).depth.numpy()
+        depth = fill_holes(render_points(firm, small, small.height, small.width).depth.numpy())
         for i in range(len(small)):
             grid.integrate(depth[i], small[i])
     grid.mark_surfaces(xyz)
@@ -114,7 +161,7 @@ def known_space(state: SceneState, cfg: PlanConfig = PlanConfig()) -> VoxelGrid:
 
 def candidates(state: SceneState, grid: VoxelGrid, n: int, cfg: PlanConfig) -> list[tuple[str, CameraTrajectory]]:
     """(label, trajectory) of every candidate, in a fixed order; all start at the input camera."""
-    D, K, w, h = state.median_depth, state.K, state.width, state.height
+    D, K, w, h = scale(state, cfg), state.K, state.width, state.height
     out: list[tuple[str, CameraTrajectory]] = []
 
     def add(label: str, name: str, pivot: float, **kw) -> None:
@@ -155,10 +202,10 @@ def candidates(state: SceneState, grid: VoxelGrid, n: int, cfg: PlanConfig) -> l
                 out.append((f"step-pan-{f}-{y}-{p}", spline(Cameras.concat([start, end]), n, fps=16.0, name="spline")))
     # the paper's plan as `--plan default` makes it (pivot brought nearer in front of seen surfaces)
     for name in PLAN_ORDER:
-        traj = preset(name, D, K, w, h, n)
+        traj = preset(name, state.median_depth, K, w, h, n)
         s = float(state.free_space.scale(traj.cameras.centers))
-        out.append((f"default-{name}", preset(name, s * D, K, w, h, n) if s < 1.0 else traj))
-    for k, wp in enumerate(_waypoints(grid, cfg.clearance * scale(state), cfg.waypoints)):
+        out.append((f"default-{name}", preset(name, s * state.median_depth, K, w, h, n) if s < 1.0 else traj))
+    for k, wp in enumerate(_waypoints(grid, cfg.clearance * D, cfg.waypoints)):
         targets = [(f"y{yaw}", wp + np.array([np.sin(np.radians(yaw)), 0.0, np.cos(np.radians(yaw))]))
                    for yaw in (-90, -45, 0, 45, 90)]
         # looking back at the middle of what is known keeps the generator's support on a long move
@@ -199,16 +246,17 @@ _NEIGHBOURS = np.stack(np.meshgrid(*[np.arange(-1, 2)] * 3, indexing="ij"), -1).
 
 
 def chained_support(seen: dict) -> np.ndarray:
-    """(N,) per cast view: the share of its rays that end on a known surface, or within a voxel of
-    where a ray of an earlier view of the same trajectory ends (its expected new surface included):
-    what the generator has rendered or has already made when it reaches that view."""
+    """(N,) per cast view: the share of its rays that end on a known surface, see nothing near (``clear``:
+    the sky), or end within a voxel of where a ray of an earlier view of the same trajectory ends (its
+    expected new surface included): what the generator has rendered or has already made when it
+    reaches that view."""
     out, before = [], np.zeros(0, np.int64)
     for ends in seen["hits"]:
         hit = ends[:, 0] != NOWHERE
         known = np.zeros(len(ends), bool)
         known[hit] = np.isin(_encode(ends[hit]), before)
         # rays to a known surface count as known (their key is an occupied voxel of the grid)
-        out.append(float(np.mean(known | seen["on_known"][len(out)])))
+        out.append(float(np.mean(known | seen["on_known"][len(out)] | seen["clear"][len(out)])))
         near = (ends[hit][:, None, :] + _NEIGHBOURS[None]).reshape(-1, 3)
         before = np.union1d(before, _encode(near))
     return np.array(out)
@@ -243,7 +291,8 @@ def parallax_weight(angle: float, cfg: PlanConfig) -> float:
 
 
 def evaluate(grid: VoxelGrid, traj: CameraTrajectory, cfg: PlanConfig, D: float,
-             prior: Optional[np.ndarray] = None, anchor: Optional[np.ndarray] = None) -> dict:
+             prior: Optional[np.ndarray] = None, anchor: Optional[np.ndarray] = None,
+             hints: Optional[dict] = None) -> dict:
     """Constraints and gain of one candidate: ``accepted`` with ``gain`` (unknown voxels uncovered
     that ``prior`` -- the encoded voxels the trajectories already chosen look at -- does not hold)
     or the ``reason`` it is refused."""
@@ -259,7 +308,7 @@ def evaluate(grid: VoxelGrid, traj: CameraTrajectory, cfg: PlanConfig, D: float,
         rough = check_smoothness(traj).rough_steps
     if rough:
         return {**row, "accepted": False, "reason": f"not smooth at steps {list(rough)[:5]}"}
-    seen = cast(grid, traj, cfg, D)
+    seen = cast(grid, traj, cfg, D, hints)
     support = chained_support(seen) if cfg.chained_support else seen["support"]
     voxels = _keys(grid, seen["voxels"], cfg, anchor)
     if prior is not None and len(prior):
@@ -276,11 +325,34 @@ def evaluate(grid: VoxelGrid, traj: CameraTrajectory, cfg: PlanConfig, D: float,
     return {**row, "accepted": True}
 
 
-def cast(grid: VoxelGrid, traj: CameraTrajectory, cfg: PlanConfig, D: float) -> dict:
-    """``VoxelGrid.cast`` of the trajectory's ``score_frames`` views, with ``on_known`` (N, R): which
-    rays end on a known surface."""
+def open_sky(grid: VoxelGrid, state: SceneState, cfg: PlanConfig, D: float) -> Optional[tuple[np.ndarray, float]]:
+    """(up, sine of an elevation) above which the input saw open sky, or None: when at least ``sky_share``
+    of the input's rays pass through free space only (out of the grid, nothing near), the 5th percentile
+    of their elevations above the level (:func:`level_up`). Unknown space up there is expected to be sky
+    too: a view looking up behind the camera outdoors uncovers nothing."""
+    if cfg.sky_share <= 0:
+        return None
+    seen = grid.cast(state.observers[0], rays=RAYS, max_range=4.0 * D)
+    clear, dirs = np.concatenate(seen["clear"]), np.concatenate(seen["dirs"])
+    if clear.mean() < cfg.sky_share:
+        return None
+    up = level_up(state)
+    return up, float(np.percentile(dirs[clear] @ up, 5))
+
+
+def scene_priors(grid: VoxelGrid, state: SceneState, cfg: PlanConfig, D: float) -> dict:
+    """What the gain expects where nothing is known: ``sky`` (:func:`open_sky`) and ``ground`` = (unit
+    normal, offset) of :func:`ground_plane` (None: not seen, or ``cfg.ground`` off)."""
+    g = ground_plane(state) if cfg.ground else None
+    return {"sky": open_sky(grid, state, cfg, D),
+            "ground": None if g is None else (g[:3] / np.linalg.norm(g[:3]), float(g[3] / np.linalg.norm(g[:3])))}
+
+
+def cast(grid: VoxelGrid, traj: CameraTrajectory, cfg: PlanConfig, D: float, hints: Optional[dict] = None) -> dict:
+    """``VoxelGrid.cast`` of the trajectory's ``score_frames`` views (``hints``: the ``sky`` and
+    ``ground`` of :func:`scene_priors`), and ``on_known`` (N, R): which rays end on a known surface."""
     idx = np.unique(np.linspace(0, len(traj) - 1, cfg.score_frames).round().astype(int))
-    seen = grid.cast(traj.cameras[idx], rays=RAYS, max_range=4.0 * D, expected_depth=D)
+    seen = grid.cast(traj.cameras[idx], rays=RAYS, max_range=4.0 * D, expected_depth=D, **(hints or {}))
     seen["on_known"] = [grid.occupied_keys(e) for e in seen["hits"]]
     return seen
 
@@ -315,26 +387,29 @@ class AutoPlanner:
         k = len(self.chosen)
         if k >= self.cfg.budget:
             return None
-        D = scale(self.state)
+        D = scale(self.state, self.cfg)
         grid = self.grid = known_space(self.state, self.cfg)
         used = {t.name.split("-", 1)[1] for t in self.chosen}
         # what the trajectories already chosen look at is not new again, whether or not the generator
         # made a surface there that the memories kept
         prior = np.zeros(0, np.int64)
         anchor = self.state.input_camera.centers[0]
+        hints = scene_priors(grid, self.state, self.cfg, D)
         for t in self.chosen:
-            prior = np.union1d(prior, _keys(grid, cast(grid, t, self.cfg, D)["voxels"], self.cfg, anchor))
+            prior = np.union1d(prior, _keys(grid, cast(grid, t, self.cfg, D, hints)["voxels"], self.cfg, anchor))
         rows = []
         best: Optional[tuple[float, int, CameraTrajectory]] = None
         for i, (label, traj) in enumerate(candidates(self.state, grid, self.n_frames, self.cfg)):
             if label in used:
                 row = {"accepted": False, "reason": "already generated"}
             else:
-                row = evaluate(grid, traj, self.cfg, D, prior, anchor)
+                row = evaluate(grid, traj, self.cfg, D, prior, anchor, hints)
             rows.append({"name": label, "kind": traj.kind, **row, "path": _path(traj)})
             if row["accepted"] and (best is None or row["gain"] > best[0]):
                 best = (row["gain"], i, traj)
-        step = {"step": k, "grid": grid.counts(), "candidates": rows, "chosen": None}
+        step = {"step": k, "grid": grid.counts(), "candidates": rows, "chosen": None,
+                "sky_elevation_deg": None if hints["sky"] is None else round(float(np.degrees(np.arcsin(np.clip(hints["sky"][1], -1, 1)))), 2),
+                "ground": None if hints["ground"] is None else np.round(np.append(*hints["ground"]), 4).tolist()}
         if best is None:
             step["stop"] = "no candidate keeps to known free space with support"
         elif best[0] < self.cfg.min_gain:
