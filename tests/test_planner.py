@@ -190,6 +190,16 @@ def test_cli_generate_refuses_auto_with_trajectories(tmp_path):
     assert res.exit_code == 2 and "--plan auto chooses its own trajectories" in res.output
 
 
+def test_cli_generate_plan_budget_and_min_gain_reach_the_planner(tmp_path):
+    run = tmp_path / "r"
+    res = CliRunner().invoke(app, ["generate", "room", "-o", str(run), "--plan", "auto", "--plan-budget", "1",
+                                   "--plan-min-gain", "0", "--generator", "warp", "--max-side", "48", "--frames", "3"])
+    assert res.exit_code == 0, res.output
+    record = json.loads((run / "run.json").read_text())
+    assert record["plan"]["config"]["budget"] == 1 and record["plan"]["config"]["min_gain"] == 0.0
+    assert len(record["order"]) == 1 and record["order"][0].startswith("a1-")
+
+
 def _coverage(truth, surf: np.ndarray, cams: Cameras) -> float:
     """Share of true surface points (run frame) seen unoccluded by some camera standing in true free space."""
     free = truth.scene.is_free(cams.transformed(truth.ours_from_scene).centers, 0.05)

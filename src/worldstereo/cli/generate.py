@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import os
 import shutil
 from pathlib import Path
@@ -10,6 +11,25 @@ from typing import Optional
 import typer
 
 from .app import Output, UserError, command, console
+
+
+def _plan_config(plan: str, budget: Optional[int], min_gain: Optional[float]):
+    """The planner's settings from ``--plan-budget`` / ``--plan-min-gain`` (None: the defaults)."""
+    from ..pipelines import limits
+    from ..pipelines.planner import PlanConfig
+
+    if budget is None and min_gain is None:
+        return None
+    if plan != "auto":
+        raise UserError("--plan-budget and --plan-min-gain apply to --plan auto only; add --plan auto or drop them")
+    kw: dict = {}
+    if budget is not None:
+        kw["budget"] = limits.check_range(budget, "--plan-budget", 1, limits.MAX_PLAN_BUDGET)
+    if min_gain is not None:
+        if not math.isfinite(min_gain) or min_gain < 0:
+            raise UserError(f"--plan-min-gain: {min_gain} is not a number >= 0; give e.g. 0.05 (0 uses the whole budget)")
+        kw["min_gain"] = float(min_gain)
+    return PlanConfig(**kw)
 
 
 def _check_options(max_side: int, frames: Optional[int], steps: Optional[int] = None, seed: int = 0,
@@ -130,6 +150,8 @@ def generate(
     trajectory: Optional[list[str]] = typer.Option(None, "--trajectory", "-t", help="A preset name or a trajectory .json; repeat for several."),
     plan: str = typer.Option("default", "--plan", help="'default' = orbit, up, right, left (used when no --trajectory); "
                              "'auto' = next best trajectory in known free space, re-planned after each (docs/planning.md)."),
+    plan_budget: Optional[int] = typer.Option(None, "--plan-budget", help="--plan auto: at most this many trajectories (default 4)."),
+    plan_min_gain: Optional[float] = typer.Option(None, "--plan-min-gain", help="--plan auto: stop when the best candidate's gain is below this (default 0.05; 0: use the whole budget)."),
     generator: str = typer.Option("tiny", "--generator", help="tiny | wan | ws2 | warp"),
     model_dir: Optional[str] = typer.Option(None, "--model-dir", help="Model directory (wan, ws2 release folder or hub id, or other tiny weights)."),
     base_model: Optional[str] = typer.Option(None, "--base-model", help="ws2: diffusers-layout Wan2.1-I2V-480P folder (or hub id)."),
@@ -155,6 +177,7 @@ def generate(
         raise UserError(f"--plan {plan!r} is not 'default' or 'auto'; give --trajectory for anything else")
     if plan == "auto" and trajectory:
         raise UserError("--plan auto chooses its own trajectories; drop --trajectory or use --plan default")
+    plan_config = _plan_config(plan, plan_budget, plan_min_gain)
     if dry_run:
         if generator != "ws2":
             raise UserError("--dry-run estimates the ws2 generator only: add --generator ws2")
@@ -204,7 +227,7 @@ def generate(
             run = ws.generate_scene(input, trajectories=trajectory or None, output_dir=output_dir, resume=resume,
                                     use_ggm=not no_ggm, use_ssm=not no_ssm, depth=depth, K=intrinsics, fov=fov,
                                     panorama=panorama or None, n_frames=frames, steps=steps, seed=seed,
-                                    progress=display.scene_callback(), plan=plan)
+                                    progress=display.scene_callback(), plan=plan, plan_config=plan_config)
     finally:
         if scratch is not None:
             shutil.rmtree(scratch, ignore_errors=True)

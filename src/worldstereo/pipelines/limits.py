@@ -25,6 +25,8 @@ MIN_FRAMES = 2
 #: a backend without a fixed length (warp) is asked for in one trajectory
 MAX_FRAMES = 243
 MAX_STEPS = 1000
+#: --plan auto's trajectory budget at most: each step re-plans over ~200 candidates (seconds each)
+MAX_PLAN_BUDGET = 32
 MAX_FPS = 240.0
 #: bytes the pipeline holds per frame pixel (frames, renders, masks, depth, xyz, pointmaps, copies)
 BYTES_PER_PIXEL_FRAME = 160
