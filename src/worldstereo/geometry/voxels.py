@@ -164,7 +164,8 @@ class VoxelGrid:
         condition) or passing through free space only, to ``max_range`` or out of the grid (``clear``:
         where the memories saw nothing near, e.g. the sky above an outdoor scene; nothing new there);
         ``new`` (N,) share of rays leaving known free space into unknown space; ``voxels`` the distinct
-        voxel keys (integer triples, unbounded) of where those rays are expected to meet a surface -- where they enter unknown space, or at
+        voxel keys (integer triples, unbounded) of where those rays are expected to meet a surface --
+        where they enter unknown space, or at
         ``expected_depth`` when that is farther (space just outside the known region is rarely the
         surface: a pan next to the input camera would otherwise score only the shell around it),
         never behind a known surface. The number of distinct keys over all views is the expected
@@ -202,7 +203,7 @@ class VoxelGrid:
             # clipped around the cameras, the carve was not): the ray sees nothing new
             clear = np.all(s == FREE, axis=1) | ((first > 0) & ~inside[np.arange(len(s)), first])
             if sky is not None:
-                clear |= (s[np.arange(len(s)), first] == UNKNOWN) & (d @ np.asarray(sky[0], np.float64) > sky[1])
+                clear |= (stop == UNKNOWN) & (d @ np.asarray(sky[0], np.float64) > sky[1])
             stop[clear] = FREE
             clears.append(clear)
             support.append(float(np.mean((stop == OCCUPIED) | clear)))

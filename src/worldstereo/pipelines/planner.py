@@ -103,9 +103,9 @@ def scale(state: SceneState, cfg: Optional["PlanConfig"] = None) -> float:
 def ground_plane(state: SceneState) -> Optional[np.ndarray]:
     """(nx, ny, nz, c) of the bounding plane under the camera (the floor or the ground: its normal within
     30 deg of the camera's up, -y; n . x + c > 0 above it), or None when the input sees none."""
-    planes = state.free_space.planes
+    planes = state.free_space.planes  # unit normals
     if len(planes):
-        k = int(np.argmax(planes[:, 1] * -1.0))
+        k = int(np.argmin(planes[:, 1]))  # the normal nearest the camera's up, -y
         if -float(planes[k, 1]) > np.cos(np.radians(30.0)):
             return planes[k]
     return None
@@ -114,7 +114,7 @@ def ground_plane(state: SceneState) -> Optional[np.ndarray]:
 def level_up(state: SceneState) -> np.ndarray:
     """The world's up direction as far as the input tells: the ground plane's normal, else the camera's up (-y)."""
     g = ground_plane(state)
-    return np.array([0.0, -1.0, 0.0]) if g is None else g[:3] / np.linalg.norm(g[:3])
+    return np.array([0.0, -1.0, 0.0]) if g is None else g[:3]
 
 
 def fill_holes(depth: np.ndarray, passes: int = 2) -> np.ndarray:
@@ -345,7 +345,7 @@ def scene_priors(grid: VoxelGrid, state: SceneState, cfg: PlanConfig, D: float) 
     normal, offset) of :func:`ground_plane` (None: not seen, or ``cfg.ground`` off)."""
     g = ground_plane(state) if cfg.ground else None
     return {"sky": open_sky(grid, state, cfg, D),
-            "ground": None if g is None else (g[:3] / np.linalg.norm(g[:3]), float(g[3] / np.linalg.norm(g[:3])))}
+            "ground": None if g is None else (g[:3], float(g[3]))}
 
 
 def cast(grid: VoxelGrid, traj: CameraTrajectory, cfg: PlanConfig, D: float, hints: Optional[dict] = None) -> dict:
