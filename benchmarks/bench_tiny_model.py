@@ -559,6 +559,8 @@ def main() -> None:
     ap.add_argument("--timing-repeats", type=int, default=3, help="0 skips the teacher/DMD timing")
     ap.add_argument("--sheet", default=None, help="write a contact-sheet PNG here")
     args = ap.parse_args()
+    if args.seed0 < 0 or args.seed0 + 100 * (len(KINDS) - 1) + args.scenes >= 2**31:
+        ap.error(f"--seed0 {args.seed0}: scene seeds must lie in 0..2**31-1; pass e.g. 90001 (benchmark) or 80001 (validation)")
     settings = args.settings.split(",")
     unknown = [s for s in settings if s not in SETTINGS]
     if unknown:
