@@ -78,8 +78,7 @@ def unit(kind: str, seed: int, plan: str, side: int, frames: int, root: Path, mv
     seconds = time.perf_counter() - t0
     cams = Cameras.concat([run.state.observers[0]] + [t.cameras for t in run.trajectories]) if run.trajectories \
         else run.state.observers[0]
-    centers_scene = cams.transformed(truth.ours_from_scene).centers
-    free = truth.scene.is_free(centers_scene, 0.05)
+    free = truth.in_free_space(cams)
     surf = truth.scene.sample_surface(SURFACE_SAMPLES, seed=seed).points
     R, t = truth.ours_from_scene[:3, :3], truth.ours_from_scene[:3, 3]
     surf = surf @ R.T + t  # into the run's world frame

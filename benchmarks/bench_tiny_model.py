@@ -20,8 +20,13 @@ the ``warp`` baseline runs on it at the model's working size for reference.
 Prints one JSON object (also written to ``OUT/bench_tiny_model.json``) and a readable digest on
 stderr. Keys:
 
+Only frames whose camera stands in the scene's true free space are scored against the truth (the
+default plan's orbit and up, the paper's plan, rise through the ceiling of most rooms, and a sweep
+can pass through a wall the input never saw: from there the true frame shows the back of the
+geometry, which no method is asked to invent); ``frames_outside_scene`` counts the others.
+
 - ``summary[setting]``: means over held-out scenes and trajectories of ``psnr``, ``ssim`` (all
-  generated frames 1..N-1), ``psnr_visible``/``psnr_disoccluded``/``ssim_disoccluded`` (pixels
+  generated frames 1..N-1 in free space), ``psnr_visible``/``psnr_disoccluded``/``ssim_disoccluded`` (pixels
   the cache render covered / its holes), ``psnr_revisited``/``ssim_revisited`` (right/left 60°
   frames at <= 40°); ``sharpness_ratio`` (mean image-gradient energy of the generated frames over
   that of the true frames, pooled; issue 14 wants 0.5–2); ``cache_merged_share`` (generated
@@ -29,10 +34,10 @@ stderr. Keys:
   GGM, which merges nothing) and ``cache_merged_depth_relerr_median`` (per scene the median over
   the merged points of |z - z_true| / z_true in the camera of the frame each came from, true depth
   from the synthetic scene; mean over scenes); ``consistency_psnr`` (eval.consistency's
-  cross-trajectory photometric PSNR, frames reprojected with the TRUE depth, so it judges the
+  cross-trajectory photometric PSNR, frames in free space reprojected with the TRUE depth, so it judges the
   frames alone) and ``consistency_psnr_run_depth``/``consistency_reprojection_error_px`` (the
   same through the depth the run merged, as ``worldstereo bench memory``); camera metrics
-  (pycolmap, pose head) unless ``--no-poses``.
+  (pycolmap, pose head) unless ``--no-poses``; ``frames_scored``/``frames_outside_scene`` (totals).
 - ``by_trajectory[setting][trajectory]``: psnr, ssim, psnr_disoccluded, psnr_revisited, sharpness.
 - ``margins_vs_warp[setting]``: setting minus warp on psnr, ssim, psnr_disoccluded.
 - ``memory_margins``: on psnr_revisited ``ggm_minus_none``, ``full_minus_ggm``,
@@ -86,7 +91,7 @@ SWEEPS = (("right40", "right", 40.0), ("left40", "left", 40.0), ("right60", "rig
 DEFAULT_PLAN_PICK = ("orbit", "up")  # of WorldStereo.plan's default plan
 REVISIT = {"right60": 40.0, "left60": 40.0}  # frames turned at most this far re-show the 40° sweeps' views
 DEMO_SAMPLE = "object"  # what `worldstereo demo` starts from
-SCORE_VERSION = 2  # bump when what score_run stores changes: cached scores of another version are redone
+SCORE_VERSION = 3  # bump when what score_run stores changes: cached scores of another version are redone
 IMAGE_KEYS = ("psnr", "ssim", "psnr_visible", "psnr_disoccluded", "ssim_disoccluded", "psnr_revisited", "ssim_revisited")
 
 
@@ -110,14 +115,22 @@ def held_out(root: Path, per_kind: int, size: int, seed0: int = 90001) -> list[P
 
 
 def plan(ws: WorldStereo, folder: Path, n: int) -> list[CameraTrajectory]:
-    """right/left 40°, right/left 60° (pivot at the input's median depth), then the default plan's
-    orbit and up exactly as ``WorldStereo.plan`` makes them for this scene."""
+    """right/left 40°, right/left 60°, then the default plan's orbit and up exactly as
+    ``WorldStereo.plan`` makes them for this scene. The sweeps pivot at the median depth, brought
+    nearer where they would cross a surface the input sees, as ``worldstereo generate`` brings its
+    presets (``SceneState.clear_of_surfaces``): a camera inside a wall sees nothing any method could
+    be scored on. Both sweeps of a direction share the pivot the wider one allows, so the 60° sweep's
+    first 40° stay on the 40° sweep's arc (its revisits)."""
     state = ws.prepare(folder).state
-    m = float(np.median(state.depth[state.depth > 0]))
     common = dict(K=state.K, width=state.width, height=state.height, n_frames=n)
+    widest = {}
+    for name, direction, deg in SWEEPS:
+        if deg == max(d for _, dd, d in SWEEPS if dd == direction):
+            state.clear_of_surfaces(name, lambda depth: rotate(direction, deg, depth, **common))
+            widest[direction] = state.plan_scales[name]
     trajs = []
     for name, direction, deg in SWEEPS:
-        t = rotate(direction, deg, m, **common)
+        t = rotate(direction, deg, widest[direction] * state.median_depth, **common)
         trajs.append(CameraTrajectory(t.cameras, name=name, kind=t.kind, fps=t.fps))
     default = {t.name: t for t in ws.plan(state, None, n)}
     return trajs + [default[name] for name in DEFAULT_PLAN_PICK]
@@ -182,12 +195,13 @@ def camera_scores(rec: dict, ws: WorldStereo, d: Path, frames: np.ndarray, masks
         rec["pose_head"] = {k: v for k, v in camera_metrics(ph, cams).items() if k in ("rot_err", "trans_err", "ate")}
 
 
-def cache_growth(run_root: Path, truth: dict[str, tuple[Cameras, np.ndarray]]) -> dict:
+def cache_growth(run_root: Path, truth: dict[str, tuple[Cameras, np.ndarray, np.ndarray]]) -> dict:
     """How the run's Cache3D grew: generated keyframes (index >= 1) offered / accepted, from
     ``run.json``'s ``cache_steps`` and the cache's alignment log, and the merged points' relative
     depth error against the truth in the camera of the keyframe each came from.
 
-    ``truth``: per trajectory its cameras and true z-depth (None: no ground truth, share only)."""
+    ``truth``: per trajectory its cameras, true z-depth and which cameras stand in the scene's free
+    space (None: no ground truth, share only); keyframes filmed from outside it are not scored."""
     from worldstereo.memory.ply import read_ply
 
     record = json.loads((run_root / "run.json").read_text())
@@ -225,7 +239,9 @@ def cache_growth(run_root: Path, truth: dict[str, tuple[Cameras, np.ndarray]]) -
     for v, (name, k) in source.items():
         if k < 1 or name not in truth:
             continue
-        cams, depth = truth[name]
+        cams, depth, free = truth[name]
+        if not free[k]:  # a keyframe filmed from inside the geometry: its true depth is of no use
+            continue
         xyz = np.asarray(pc.xyz, np.float64)[np.asarray(pc.view_ids) == v]
         if not len(xyz):
             continue
@@ -275,12 +291,19 @@ def score_run(run_root: Path, gt: Optional[SyntheticGroundTruth], ws: WorldStere
         views_run.append(TrajectoryView(name, frames, depth, cams))
         if gt is not None:
             true_frames, true_depth = gt.render(cams)
-            truth[name] = (cams, true_depth)
-            views_true.append(TrajectoryView(name, frames, true_depth, cams))
-            rec.update(masked_scores(frames[1:], true_frames[1:], masks[1:]))
-            rec["grad_energy_true"] = gradient_energy(true_frames[1:])
-            rec["sharpness_ratio"] = rec["grad_energy"] / max(rec["grad_energy_true"], 1e-12)
-            idx = revisited(name, cams)
+            free = gt.in_free_space(cams)
+            free[0] = True  # the input view
+            truth[name] = (cams, true_depth, free)
+            scored = np.flatnonzero(free[1:]) + 1
+            rec["frames_scored"], rec["frames_outside_scene"] = int(len(scored)), int((~free).sum())
+            keep = np.flatnonzero(free)
+            views_true.append(TrajectoryView(name, frames[keep], true_depth[keep], cams[keep]))
+            rec["grad_energy"] = gradient_energy(frames[scored]) if len(scored) else None
+            if len(scored):
+                rec.update(masked_scores(frames[scored], true_frames[scored], masks[scored]))
+                rec["grad_energy_true"] = gradient_energy(true_frames[scored])
+                rec["sharpness_ratio"] = rec["grad_energy"] / max(rec["grad_energy_true"], 1e-12)
+            idx = [i for i in revisited(name, cams) if free[i]]
             if idx:
                 rec["revisited_frames"] = idx
                 rec["psnr_revisited"] = psnr(frames[idx], true_frames[idx])
@@ -360,6 +383,8 @@ def summarise_setting(scenes: dict) -> dict:
     g, gt = mean([t.get("grad_energy") for t in trajs]), mean([t.get("grad_energy_true") for t in trajs])
     row["grad_energy"], row["grad_energy_true"] = g, gt
     row["sharpness_ratio"] = None if g is None or not gt else g / gt
+    for k in ("frames_scored", "frames_outside_scene"):
+        row[k] = sum(t.get(k, 0) for t in trajs)
     caches = [s["cache"] for s in scenes.values()]
     offered = sum(c.get("offered", 0) for c in caches)
     row["cache_offered"] = offered
@@ -521,6 +546,10 @@ def digest(result: dict) -> str:
                      f"  {f(r['psnr_revisited'], '{:8.2f}')}  {f(r['sharpness_ratio'], '{:5.2f}')}"
                      f"  {f(r['cache_merged_share'], '{:6.0%}')}  {f(r['cache_merged_depth_relerr_median'], '{:8.3f}')}"
                      f"  {f(r['consistency_psnr'], '{:8.2f}')}")
+    first = next(iter(result["summary"].values()), None)
+    if first:
+        lines.append(f"frames scored {first['frames_scored']}, left out (camera outside the scene's free space) "
+                     f"{first['frames_outside_scene']}")
     for s, m in result["margins_vs_warp"].items():
         lines.append(f"margin vs warp  {s:9s} PSNR {f(m['psnr'])} dB  SSIM {f(m['ssim'], '{:+.3f}')}  "
                      f"disoccluded PSNR {f(m['psnr_disoccluded'])} dB")

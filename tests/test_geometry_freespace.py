@@ -43,4 +43,40 @@ def test_default_plan_keeps_the_papers_scale_where_the_scene_allows_and_stays_of
     left = ws.plan(room, ["left"], 9)[0]
     assert room.plan_scales["left"] < 0.8  # unscaled, it ends 1.8 m behind the room's left wall
     scene = prepared.evaluator
-    assert scene.scene.is_free(left.cameras.transformed(scene.ours_from_scene).centers, 0.05).all()
+    assert scene.in_free_space(left.cameras).all()
+
+
+def test_any_trajectory_maker_is_brought_clear_of_seen_walls_and_the_truth_agrees():
+    """``SceneState.clear_of_surfaces`` is the one rule for presets and for the tiny-model benchmark's
+    sweeps: a 60 degree left turn about the bundled room's median depth crosses its left wall."""
+    from worldstereo.camera import rotate
+    from worldstereo.pipelines.api import WorldStereo
+
+    prepared = WorldStereo.from_pretrained("warp", max_side=96).prepare("room")
+    state, truth = prepared.state, prepared.evaluator
+    common = dict(K=state.K, width=state.width, height=state.height, n_frames=9)
+    far = rotate("left", 60.0, state.median_depth, **common)
+    assert state.free_space.scale(far.cameras.centers) < 1.0 and not truth.in_free_space(far.cameras).all()
+    near = state.clear_of_surfaces("left60", lambda depth: rotate("left", 60.0, depth, **common))
+    s = state.plan_scales["left60"]
+    assert s < 1.0
+    np.testing.assert_allclose(near.cameras.centers, far.cameras.centers * s, atol=1e-4 * state.median_depth)
+    assert truth.in_free_space(near.cameras).all()
+    small = state.clear_of_surfaces("left5", lambda depth: rotate("left", 5.0, depth, **common))
+    assert state.plan_scales["left5"] == 1.0
+    np.testing.assert_allclose(small.cameras.centers, rotate("left", 5.0, state.median_depth, **common).cameras.centers)
+
+
+def test_ground_truth_free_space_refuses_a_camera_above_the_ceiling():
+    from worldstereo.camera import Cameras
+    from worldstereo.data.samples import load_sample
+    from worldstereo.eval import SyntheticGroundTruth
+
+    truth = SyntheticGroundTruth.from_meta(load_sample("room").meta)
+    sample = load_sample("room")
+    cam = Cameras.identity(sample.K, sample.image.shape[1], sample.image.shape[0])
+    assert truth.in_free_space(cam).tolist() == [True]  # the input camera stands in the room
+    T = np.asarray(cam.cam_from_world, np.float64).copy()
+    T[0, :3, 3] -= T[0, :3, :3] @ np.array([0.0, -20.0, 0.0])  # the same camera 20 m up (y points down)
+    lifted = Cameras(cam.K, T, cam.width, cam.height)
+    assert truth.in_free_space(lifted).tolist() == [False]

@@ -51,7 +51,12 @@ class SyntheticGroundTruth:
         hole mask (visible vs. disoccluded). Frame 0 is the input itself and is left out."""
         truth, _ = self.render(cameras)
         out = masked_scores(frames[1:], truth[1:], np.asarray(hole_masks[1:]) > 0.5)
-        # a camera inside the scene's geometry sees the inside of an object: its truth is not a view
-        centers = cameras.transformed(self.ours_from_scene).centers
-        out["cameras_in_free_space"] = float(self.scene.is_free(centers, 0.05).mean())
+        out["cameras_in_free_space"] = float(self.in_free_space(cameras).mean())
         return out
+
+    def in_free_space(self, cameras: Cameras) -> np.ndarray:
+        """(N,) True where a camera stands in the scene's free space (0.05 m clear of every surface).
+        A camera inside a wall, an object or above a room's ceiling sees the inside or the back of the
+        geometry: its true frame is not a view of the scene anyone could generate."""
+        centers = cameras.transformed(self.ours_from_scene).centers
+        return np.asarray(self.scene.is_free(centers, 0.05), bool)

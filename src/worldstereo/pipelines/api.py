@@ -286,17 +286,8 @@ class WorldStereo:
         return traj.with_cameras(traj.cameras.resized(state.width, state.height))
 
     def _preset(self, state: SceneState, name: str, n: int) -> CameraTrajectory:
-        """A preset scaled to the scene: pivot at the median depth (the paper's App. C), brought
-        nearer, with every camera distance, when that would carry the camera through a surface the
-        input view sees (a wall or floor extended beyond the image)."""
-        traj = preset(name, state.median_depth, state.K, state.width, state.height, n)
-        s = state.free_space.scale(traj.cameras.centers)
-        if s < 1.0:
-            log.info("trajectory %s: pivot brought from %.3g to %.3g (x%.2f) to stay clear of the surfaces "
-                     "the input sees", name, state.median_depth, s * state.median_depth, s)
-            traj = preset(name, s * state.median_depth, state.K, state.width, state.height, n)
-        state.plan_scales[name] = round(s, 4)
-        return traj
+        """A preset scaled to the scene, clear of the surfaces the input sees (:meth:`SceneState.clear_of_surfaces`)."""
+        return state.clear_of_surfaces(name, lambda depth: preset(name, depth, state.K, state.width, state.height, n))
 
     # -- single trajectory ----------------------------------------------------------------------------
     def generate(self, image: ImageLike, camera_trajectory: CameraTrajectory | str, depth: Any = None, K: Any = None,

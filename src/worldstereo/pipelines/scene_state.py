@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
-from typing import Optional
+from typing import Callable, Optional
 
 import cv2
 import numpy as np
@@ -86,6 +86,20 @@ class SceneState:
         if self._free_space is None:
             self._free_space = FreeSpace.from_points(self.initial_cache.points.xyz, self.median_depth)
         return self._free_space
+
+    def clear_of_surfaces(self, name: str, make: Callable[[float], CameraTrajectory]) -> CameraTrajectory:
+        """``make(depth)`` -- a trajectory whose camera distances scale with ``depth`` (a preset's
+        pivot) -- at the median depth (the paper's App. C), brought nearer, with every camera
+        distance, when that would carry the camera through a surface the input view sees (a wall or
+        floor extended beyond the image). The factor is kept in ``plan_scales[name]`` (1 = as asked)."""
+        traj = make(self.median_depth)
+        s = self.free_space.scale(traj.cameras.centers)
+        if s < 1.0:
+            log.info("trajectory %s: pivot brought from %.3g to %.3g (x%.2f) to stay clear of the surfaces "
+                     "the input sees", name, self.median_depth, s * self.median_depth, s)
+            traj = make(s * self.median_depth)
+        self.plan_scales[name] = round(s, 4)
+        return traj
 
     # -- construction ---------------------------------------------------------------------------
     @classmethod
